@@ -1,0 +1,76 @@
+"""Decide whether a trigger makes the model's own sampler collapse onto one image.
+
+The collapse score of a trigger ``tau`` is ``1 - D(tau) / D(0)``, where ``D`` is the mean per-pixel
+variance, across noises, of images sampled from ``noise + tau`` (clamped to [-1, 1]), and ``D(0)`` the
+same for plain noise. The same noises and sampler randomness are used for both. Normal generation
+scores near 0 (or below, when a shift only adds variety); a firing backdoor turns every noise into
+its target and scores near 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from .counting import CountingUNet
+from .progress import ProgressCallback, no_progress
+from .sampling import build_scheduler, run_sampler
+
+# Calibrated on clean models only: see docs/threshold.md and benchmarks/calibrate_threshold.py.
+DEFAULT_THRESHOLD = 0.5
+
+
+def _dispersion(images: torch.Tensor) -> torch.Tensor:
+    """Mean per-pixel variance across dim 1 of ``[N, B, C, H, W]`` images."""
+    return (images - images.mean(1, keepdim=True)).pow(2).mean(dim=(1, 2, 3, 4))
+
+
+def sample_from(
+    unet: CountingUNet,
+    scheduler_config: Mapping[str, Any],
+    sampler: str | None,
+    triggers: torch.Tensor,
+    noise: torch.Tensor,
+    steps: int,
+    seed: int,
+    max_batch: int,
+    progress: ProgressCallback = no_progress,
+    stage: str = "sampling",
+) -> torch.Tensor:
+    """Sample ``[N, B, C, H, W]`` images from ``noise + trigger`` for every trigger, without grad.
+
+    Every trigger sees the same starting noises; sampler randomness comes from ``seed``.
+    """
+    count, batch = triggers.shape[0], noise.shape[0]
+    per_chunk = max(1, max_batch // batch)
+    chunks = []
+    for start in range(0, count, per_chunk):
+        part = triggers[start : start + per_chunk]
+        generator = torch.Generator().manual_seed(seed)
+        scheduler = build_scheduler(scheduler_config, sampler)
+        x_start = (noise.unsqueeze(0) + part.unsqueeze(1)).flatten(0, 1) * scheduler.init_noise_sigma
+        with torch.no_grad():
+            images = run_sampler(unet, scheduler, x_start, steps, generator)
+        chunks.append(images.view(part.shape[0], batch, *noise.shape[1:]))
+        progress(stage, min(start + per_chunk, count), count)
+    return torch.cat(chunks)
+
+
+def collapse_scores(
+    unet: CountingUNet,
+    scheduler_config: Mapping[str, Any],
+    sampler: str | None,
+    triggers: torch.Tensor,
+    noise: torch.Tensor,
+    steps: int,
+    seed: int,
+    max_batch: int,
+    progress: ProgressCallback = no_progress,
+    stage: str = "scoring",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collapse score of each trigger, and the samples (index 0 holds the plain-noise samples)."""
+    with_zero = torch.cat([torch.zeros_like(triggers[:1]), triggers])
+    images = sample_from(unet, scheduler_config, sampler, with_zero, noise, steps, seed, max_batch, progress, stage)
+    dispersion = _dispersion(images.clamp(-1, 1))
+    return 1.0 - dispersion[1:] / dispersion[0].clamp_min(1e-12), images

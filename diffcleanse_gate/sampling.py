@@ -1,0 +1,62 @@
+"""Run a diffusers scheduler's reverse process over a batch of starting noises."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Mapping
+
+import diffusers
+import torch
+from diffusers import SchedulerMixin, UNet2DModel
+
+SAMPLERS = {
+    "ddpm": "DDPMScheduler",
+    "ddim": "DDIMScheduler",
+    "pndm": "PNDMScheduler",
+    "dpm-solver": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "heun": "HeunDiscreteScheduler",
+}
+
+
+def build_scheduler(config: Mapping[str, Any], sampler: str | None = None) -> SchedulerMixin:
+    """Build a scheduler from a model's scheduler config, optionally as another sampler class.
+
+    ``sampler`` is a short name from ``SAMPLERS`` or ``None`` for the class the config names.
+    """
+    class_name = SAMPLERS[sampler] if sampler else config.get("_class_name", "DDPMScheduler")
+    scheduler_class = getattr(diffusers, class_name)
+    return scheduler_class.from_config(dict(config))
+
+
+def sampler_name(scheduler: SchedulerMixin) -> str:
+    """The short name of a scheduler's sampler, or its class name when it has none."""
+    class_name = type(scheduler).__name__
+    return next((name for name, cls in SAMPLERS.items() if cls == class_name), class_name)
+
+
+def run_sampler(
+    unet: UNet2DModel,
+    scheduler: SchedulerMixin,
+    x_start: torch.Tensor,
+    num_inference_steps: int,
+    generator: torch.Generator | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Denoise ``x_start`` (noise at the scheduler's first timestep) down to images.
+
+    Gradients flow through the whole chain when the caller has them enabled. ``x_start`` is taken
+    as given: the caller scales it by ``scheduler.init_noise_sigma`` when the sampler needs that.
+    """
+    scheduler.set_timesteps(num_inference_steps, device=x_start.device)
+    accepts_generator = "generator" in inspect.signature(scheduler.step).parameters
+    step_kwargs = {"generator": generator} if accepts_generator else {}
+    sample = x_start
+    for t in scheduler.timesteps:
+        model_input = scheduler.scale_model_input(sample, t)
+        noise_pred = unet(model_input, t).sample
+        sample = scheduler.step(noise_pred, t, sample, **step_kwargs).prev_sample
+        if on_step is not None:
+            on_step()
+    return sample

@@ -1,0 +1,1 @@
+"""Build attacked and clean test models: data, trigger/target patterns, backdoor families, training."""
