@@ -89,6 +89,24 @@ def _unet_folder(root: Path) -> tuple[Path, str, Path | None]:
     )
 
 
+SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
+
+
+def _stored_dtype(weights: Path) -> str:
+    """The floating-point dtype a safetensors file stores, read from its JSON header."""
+    try:
+        with weights.open("rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if not 0 < length <= 100_000_000:
+                raise ValueError(f"implausible header length {length}")
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise CorruptedWeightsError(f"{weights}: not a readable safetensors file: {error}") from error
+    dtypes = {entry["dtype"] for key, entry in header.items() if key != "__metadata__"}
+    floating = sorted(SAFETENSORS_DTYPES[d] for d in dtypes if d in SAFETENSORS_DTYPES)
+    return floating[0] if len(floating) == 1 else "+".join(floating) or "unknown"
+
+
 def _weights_format(unet_dir: Path, allow_pickle: bool) -> tuple[str, str | None]:
     """Return the weights format and diffusers variant, refusing pickle unless allowed."""
     for name in SAFE_WEIGHTS:
@@ -136,6 +154,8 @@ def load_local(
         raise NotADiffusersModelError(f"{root}: not a folder")
     unet_dir, layout, scheduler_dir = _unet_folder(root)
     weights_format, variant = _weights_format(unet_dir, allow_pickle)
+    weights_file = unet_dir / f"diffusion_pytorch_model{'.' + variant if variant else ''}.safetensors"
+    weights_dtype = _stored_dtype(weights_file) if weights_format == "safetensors" else "unknown"
     config = _read_json(unet_dir / "config.json")
     if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
         raise UnsupportedModelError(f"{unet_dir}: {config['_class_name']} is not supported (UNet2DModel only)")
@@ -149,7 +169,6 @@ def load_local(
     except (OSError, ValueError, RuntimeError, KeyError, EnvironmentError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CorruptedWeightsError(f"{unet_dir}: cannot load weights: {first_line}") from error
-    weights_dtype = str(next(unet.parameters()).dtype).removeprefix("torch.")
     unet = unet.float().eval().requires_grad_(False)
     scheduler_config = dict(DEFAULT_SCHEDULER_CONFIG)
     if scheduler_dir is not None:

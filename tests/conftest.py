@@ -1,0 +1,31 @@
+"""Shared test set-up: one torch thread (DESIGN.md section 7) and the fixture zoo's location."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+torch.set_num_threads(1)
+
+ZOO = Path(__file__).parent / "fixtures" / "zoo"
+
+
+def fixture_names() -> list[str]:
+    """Every model in the zoo, sorted."""
+    return sorted(path.name for path in ZOO.iterdir() if (path / "fixture.json").is_file())
+
+
+def fixture_record(name: str) -> dict:
+    """The training record of a zoo model (family, trigger, measured attack, ...)."""
+    return json.loads((ZOO / name / "fixture.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def zoo() -> Path:
+    """The folder holding the fixture models."""
+    return ZOO
