@@ -18,7 +18,7 @@ from .progress import ProgressCallback, no_progress
 from .sampling import build_scheduler, run_sampler
 
 # Calibrated on clean models only: see docs/threshold.md and benchmarks/calibrate_threshold.py.
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.64
 
 
 def _dispersion(images: torch.Tensor) -> torch.Tensor:
