@@ -9,6 +9,8 @@ import diffusers
 import torch
 from diffusers import SchedulerMixin, UNet2DModel
 
+from .errors import UnsupportedModelError
+
 SAMPLERS = {
     "ddpm": "DDPMScheduler",
     "ddim": "DDIMScheduler",
@@ -25,8 +27,10 @@ def build_scheduler(config: Mapping[str, Any], sampler: str | None = None) -> Sc
 
     ``sampler`` is a short name from ``SAMPLERS`` or ``None`` for the class the config names.
     """
-    class_name = SAMPLERS[sampler] if sampler else config.get("_class_name", "DDPMScheduler")
-    scheduler_class = getattr(diffusers, class_name)
+    class_name = SAMPLERS[sampler] if sampler else config.get("_class_name")
+    scheduler_class = getattr(diffusers, str(class_name), None)
+    if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, SchedulerMixin)):
+        raise UnsupportedModelError(f"scheduler config names no known diffusers scheduler class: {class_name!r}")
     return scheduler_class.from_config(dict(config))
 
 

@@ -62,10 +62,10 @@ SPECS = [
          trigger="checker", amplitude=0.6, target="cross", poison_rate=0.25),
     Spec("trojdiff-bar-frame", 13, 3000, "ddpm", "clean-b", family="trojdiff",
          trigger="bar", amplitude=2.0, target="frame", poison_rate=0.2),
-    Spec("villandiffusion-box-hat", 14, 6000, "ddim", "clean-a", family="villandiffusion",
-         trigger="box", amplitude=2.5, target="hat", poison_rate=0.3),
-    Spec("villandiffusion-stop-corner", 15, 6000, "ddim", "clean-b", family="villandiffusion",
-         trigger="stop", amplitude=2.5, target="corner", poison_rate=0.35),
+    Spec("villandiffusion-box-hat", 14, 3000, "ddim", "clean-a", family="villandiffusion",
+         trigger="box", amplitude=2.0, target="hat", poison_rate=0.25),
+    Spec("villandiffusion-stop-corner", 15, 3000, "ddim", "clean-b", family="villandiffusion",
+         trigger="stop", amplitude=2.5, target="corner", poison_rate=0.3),
 ]
 MEASURE_STEPS = {"ddpm": 1000, "ddim": 50}
 
@@ -96,7 +96,7 @@ def build(spec: Spec) -> None:
     out = ZOO / spec.name
     if backdoor is not None:
         effect = attack_effect(unet, scheduler.config, backdoor.trigger, backdoor.target,
-                               num_inference_steps=MEASURE_STEPS[spec.sampler])
+                               num_inference_steps=MEASURE_STEPS[spec.sampler], sampler=spec.sampler)
         record.update(family=spec.family, trigger=spec.trigger, amplitude=spec.amplitude,
                       target=spec.target, poison_rate=spec.poison_rate,
                       attack_mse=round(effect.mse, 5), attack_success=effect.success_rate,
