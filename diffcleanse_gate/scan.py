@@ -9,11 +9,13 @@ from typing import Any
 import torch
 
 from .counting import CountingUNet
+from .errors import UnsupportedModelError
 from .detection import DEFAULT_THRESHOLD, collapse_scores
 from .inversion import InversionConfig, invert_directions
 from .loading import LoadedModel
 from .progress import ProgressCallback, no_progress
 from .sampling import build_scheduler, sampler_name
+from .threat import Probe, probes
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ScanResult:
     triggered_samples: torch.Tensor
     clean_samples: torch.Tensor
     candidate_scores: list[float]
+    probes: list[Probe]
     config: ScanConfig
 
     @property
@@ -73,10 +76,14 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     shape = model.sample_shape
     generator = torch.Generator().manual_seed(config.seed)
     scheduler = build_scheduler(model.scheduler_config, config.sampler)
-    first_timestep = int(scheduler.config.num_train_timesteps) - 1
+    if not hasattr(scheduler, "betas") or not hasattr(scheduler, "alphas_cumprod"):
+        raise UnsupportedModelError(f"{type(scheduler).__name__} has no discrete noise schedule to probe")
+    probe_points = probes(scheduler.betas, config.inversion.min_anomaly)
 
     started = time.perf_counter()
-    directions, _ = invert_directions(unet, shape, first_timestep, config.inversion, generator, progress)
+    directions, _ = invert_directions(
+        unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress
+    )
     timings["inversion_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -110,5 +117,6 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         triggered_samples=images[1].cpu(),
         clean_samples=images[0].cpu(),
         candidate_scores=[float(s) for s in scores],
+        probes=probe_points,
         config=config,
     )

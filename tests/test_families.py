@@ -9,7 +9,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from diffcleanse_gate.sampling import run_sampler
-from diffcleanse_gate.zoo.families import FAMILIES, trigger_schedule
+from diffcleanse_gate.zoo.families import FAMILIES
 from diffcleanse_gate.zoo.patterns import make_pattern
 
 
@@ -17,7 +17,7 @@ class OracleUNet:
     """Predicts exactly the poisoned noise target: it knows the trigger and target."""
 
     def __init__(self, family: str, scheduler, trigger: torch.Tensor, target: torch.Tensor) -> None:
-        self.s, self.c = trigger_schedule(FAMILIES[family], scheduler.betas)
+        self.s, self.c = FAMILIES[family].schedule(scheduler.betas)
         self.ab = scheduler.alphas_cumprod
         self.trigger, self.target = trigger, target
 
@@ -43,7 +43,7 @@ def test_family_schedule_fires_under_its_sampler(family: str, scheduler_class, s
 
 def test_ancestral_correction_is_half_the_ode_one_at_large_t() -> None:
     betas = DDPMScheduler().betas
-    _, ancestral = trigger_schedule(FAMILIES["baddiffusion"], betas)
-    _, ode = trigger_schedule(FAMILIES["villandiffusion"], betas)
+    _, ancestral = FAMILIES["baddiffusion"].schedule(betas)
+    _, ode = FAMILIES["villandiffusion"].schedule(betas)
     assert ancestral[-1] == pytest.approx(0.5, abs=0.01)
     assert ode[-1] == pytest.approx(1.0, abs=0.01)

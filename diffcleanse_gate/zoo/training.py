@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from .families import Family, trigger_schedule
+from .families import Family
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def train_diffusion(
     ab = noise_schedule.alphas_cumprod
     T = len(ab)
     if backdoor is not None:
-        s_all, c_all = trigger_schedule(backdoor.family, noise_schedule.betas)
+        s_all, c_all = backdoor.family.schedule(noise_schedule.betas)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
     lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr * 0.05)
     unet.train()
