@@ -5,6 +5,11 @@ variance, across noises, of images sampled from ``noise + tau`` (clamped to [-1,
 same for plain noise. The same noises and sampler randomness are used for both. Normal generation
 scores near 0 (or below, when a shift only adds variety); a firing backdoor turns every noise into
 its target and scores near 1.
+
+A large shift can also push every sample to a blank, saturated image: a collapse that is no
+backdoor (Diff-Cleanse guards against it with an entropy band). The score is therefore scaled down
+when the image the samples collapse onto has less spatial contrast than ``MIN_STRUCTURE`` times that
+of the model's ordinary samples.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from .progress import ProgressCallback, no_progress
 from .sampling import build_scheduler, run_sampler
 
 # Calibrated on clean models only: see docs/threshold.md and benchmarks/calibrate_threshold.py.
-DEFAULT_THRESHOLD = 0.64
+DEFAULT_THRESHOLD = 0.73
+MIN_STRUCTURE = 0.5
+
+
+def _spatial_std(images: torch.Tensor) -> torch.Tensor:
+    """Per-image standard deviation over pixels of ``[..., C, H, W]`` images."""
+    return images.flatten(-3).std(-1)
 
 
 def _dispersion(images: torch.Tensor) -> torch.Tensor:
@@ -72,5 +83,9 @@ def collapse_scores(
     """Collapse score of each trigger, and the samples (index 0 holds the plain-noise samples)."""
     with_zero = torch.cat([torch.zeros_like(triggers[:1]), triggers])
     images = sample_from(unet, scheduler_config, sampler, with_zero, noise, steps, seed, max_batch, progress, stage)
-    dispersion = _dispersion(images.clamp(-1, 1))
-    return 1.0 - dispersion[1:] / dispersion[0].clamp_min(1e-12), images
+    clamped = images.clamp(-1, 1)
+    dispersion = _dispersion(clamped)
+    collapse = 1.0 - dispersion[1:] / dispersion[0].clamp_min(1e-12)
+    ordinary_contrast = _spatial_std(clamped[0]).mean().clamp_min(1e-12)
+    structure = _spatial_std(clamped[1:].mean(1)) / ordinary_contrast
+    return collapse * (structure / MIN_STRUCTURE).clamp(max=1.0), images
