@@ -21,7 +21,7 @@ ZOO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
 def main() -> None:
     torch.set_num_threads(1)
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
-    print(f"| model | family | verdict | score | trigger cosine | unet_evaluations | seconds |")
+    print("| model | family | verdict | score | trigger cosine | unet_evaluations | seconds |")
     print("|---|---|---|---|---|---|---|")
     for path in sorted(p for p in ZOO.iterdir() if (p / "fixture.json").is_file()):
         family = json.loads((path / "fixture.json").read_text()).get("family")

@@ -14,11 +14,6 @@ class CountingUNet(torch.nn.Module):
         self.unet = unet
         self.evaluations = 0
 
-    @property
-    def config(self):  # noqa: ANN201 - mirrors diffusers' FrozenDict config
-        """The wrapped UNet's config."""
-        return self.unet.config
-
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int):  # noqa: ANN201
         """Call the UNet and count ``sample``'s batch size."""
         self.evaluations += sample.shape[0]

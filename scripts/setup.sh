@@ -8,7 +8,6 @@ fi
 # shellcheck disable=SC1091
 . "$root/.venv/bin/activate"
 python -m pip install -q --upgrade pip
-# The CPU wheel of torch; an unpinned torch would pull a multi-GB CUDA build.
-python -m pip install -q torch==2.13.0
+python -m pip install -q -r "$root/requirements-torch-cpu.txt"
 python -m pip install -q -e "$root[test]"
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE PYTHONWARNINGS=ignore
