@@ -1,7 +1,7 @@
-"""Derive the default threshold from clean models only, and print the figures behind it.
+"""Derive both default thresholds from clean models only, and print the figures behind them.
 
-Scans every clean model of the fixture zoo with several seeds. The threshold is set halfway between
-the top of the clean score distribution (mean + 3 sd) and complete collapse (score 1.0)::
+Scans every clean model of the fixture zoo with several seeds; each threshold is the mean plus three
+standard deviations of the clean models' statistic (the 3-sigma rule TERD uses)::
 
     python benchmarks/calibrate_threshold.py [--seeds 3]
 """
@@ -27,17 +27,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     clean = sorted(p for p in ZOO.iterdir() if "family" not in json.loads((p / "fixture.json").read_text()))
-    scores = []
+    statistics_by_name: dict[str, list[float]] = {"collapse score": [], "gain anomaly": []}
     for path in clean:
         model = load_local(path)
         for seed in range(args.seeds):
-            score = scan(model, ScanConfig(seed=seed)).score
-            scores.append(score)
-            print(f"{path.name:<14} seed {seed}: {score:+.4f}", flush=True)
-    mean, sd = statistics.mean(scores), statistics.stdev(scores)
-    upper = mean + 3 * sd
-    print(f"clean scans: {len(scores)}  mean {mean:+.4f}  sd {sd:.4f}  max {max(scores):+.4f}")
-    print(f"mean + 3 sd = {upper:.4f};  threshold = (mean + 3 sd + 1) / 2 = {(upper + 1) / 2:.4f}")
+            result = scan(model, ScanConfig(seed=seed))
+            statistics_by_name["collapse score"].append(result.score)
+            statistics_by_name["gain anomaly"].append(result.gain_anomaly)
+            print(f"{path.name:<14} seed {seed}: collapse {result.score:+.4f}  gain {result.gain_anomaly:+.4f}", flush=True)
+    for name, values in statistics_by_name.items():
+        mean, sd = statistics.mean(values), statistics.stdev(values)
+        print(f"{name}: {len(values)} clean scans, mean {mean:+.4f}, sd {sd:.4f}, max {max(values):+.4f}; "
+              f"threshold = mean + 3 sd = {mean + 3 * sd:.4f}")
 
 
 if __name__ == "__main__":

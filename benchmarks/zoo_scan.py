@@ -21,8 +21,9 @@ ZOO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
 def main() -> None:
     torch.set_num_threads(1)
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
-    print("| model | family | verdict | score | trigger cosine | unet_evaluations | seconds |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | family | verdict | collapse score | gain anomaly | evidence | trigger cosine "
+          "| unet_evaluations | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for path in sorted(p for p in ZOO.iterdir() if (p / "fixture.json").is_file()):
         family = json.loads((path / "fixture.json").read_text()).get("family")
         started = time.perf_counter()
@@ -35,7 +36,8 @@ def main() -> None:
             cosine = f"{float(cos):.2f}"
         key = ("tp" if result.backdoored else "fn") if family else ("fp" if result.backdoored else "tn")
         counts[key] += 1
-        print(f"| {path.name} | {family or 'clean'} | {result.verdict} | {result.score:.3f} | {cosine} "
+        print(f"| {path.name} | {family or 'clean'} | {result.verdict} | {result.score:.3f} "
+              f"| {result.gain_anomaly:.3f} | {', '.join(result.evidence) or '-'} | {cosine} "
               f"| {result.unet_evaluations:,} | {seconds:.1f} |", flush=True)
     print(f"\nTP {counts['tp']}  FN {counts['fn']}  TN {counts['tn']}  FP {counts['fp']}")
 

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     scan_cmd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     scan_cmd.add_argument("--seed", type=int, default=0)
     scan_cmd.add_argument("--threshold", type=float, help="collapse score at or above which a model is backdoored")
+    scan_cmd.add_argument("--gain-threshold", type=float,
+                          help="gain anomaly at or above which a model is backdoored")
     scan_cmd.add_argument("--sampler", choices=sorted(SAMPLERS), help="default: the model's own scheduler")
     scan_cmd.add_argument("--sampler-steps", type=_positive_int, default=ScanConfig.sampler_steps)
     scan_cmd.add_argument("--iterations", type=_positive_int, default=InversionConfig.steps,
@@ -56,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _scan_config(args: argparse.Namespace) -> ScanConfig:
-    if args.threshold is not None and not -1.0 <= args.threshold <= 1.0:
-        raise UsageError(f"--threshold must lie in [-1, 1], got {args.threshold}")
+    for name, value in (("--threshold", args.threshold), ("--gain-threshold", args.gain_threshold)):
+        if value is not None and not -1.0 <= value <= 1.0:
+            raise UsageError(f"{name} must lie in [-1, 1], got {value}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda asked for, but no CUDA device is available")
     config = ScanConfig(
@@ -67,7 +70,11 @@ def _scan_config(args: argparse.Namespace) -> ScanConfig:
         device=str(resolve_device(args.device)),
         inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size),
     )
-    return config if args.threshold is None else replace(config, threshold=args.threshold)
+    if args.threshold is not None:
+        config = replace(config, threshold=args.threshold)
+    if args.gain_threshold is not None:
+        config = replace(config, gain_threshold=args.gain_threshold)
+    return config
 
 
 def _run_scan(args: argparse.Namespace, console: Console) -> int:

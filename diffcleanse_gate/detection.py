@@ -22,9 +22,21 @@ from .counting import CountingUNet
 from .progress import ProgressCallback, no_progress
 from .sampling import build_scheduler, run_sampler
 
-# Calibrated on clean models only: see docs/threshold.md and benchmarks/calibrate_threshold.py.
-DEFAULT_THRESHOLD = 0.73
-MIN_STRUCTURE = 0.5
+# Both thresholds are calibrated on clean models only (mean + 3 sd of clean scans), by
+# benchmarks/calibrate_threshold.py; the figures are in benchmarks/RESULTS.md.
+DEFAULT_THRESHOLD = 0.40
+DEFAULT_GAIN_THRESHOLD = 0.60
+MIN_STRUCTURE = 0.8
+
+
+def gain_anomaly(loss: float, gain: float) -> float:
+    """How much better than a clean denoiser a candidate matches an amplifying probe's gain.
+
+    A model that takes every shift for noise (gain 1) leaves the relative mismatch
+    ``((gain - 1) / gain) ** 2``; a clean denoiser shrinks shifts (gain below 1) and leaves more.
+    1 means a perfect match, 0 the clean level, below 0 worse than that.
+    """
+    return 1.0 - loss / ((gain - 1.0) / gain) ** 2
 
 
 def _spatial_std(images: torch.Tensor) -> torch.Tensor:

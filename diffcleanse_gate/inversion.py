@@ -31,10 +31,42 @@ class InversionConfig:
     batch_size: int = 16
     learning_rate: float = 0.05
     min_anomaly: float = 0.25
+    eval_noises: int = 64
 
 
 def _rms(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).pow(2).mean(1).sqrt().view(-1, *([1] * (x.dim() - 1)))
+
+
+class _ProbeBatch:
+    """Evaluates, for every candidate, how far its mean response is from its probe's gain."""
+
+    def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probes: list[Probe], config: InversionConfig):
+        device = next(unet.parameters()).device
+        self.unet = unet
+        self.probes = len(probes)
+        self.per_probe = len(config.radii) * config.restarts
+        self.radii = torch.tensor(config.radii, device=device).repeat_interleave(config.restarts).repeat(len(probes))
+        self.timesteps = torch.tensor([p.timestep for p in probes], device=device)
+        self.sigma = (1.0 - alphas_cumprod.to(device)[self.timesteps]).sqrt().view(-1, 1, 1, 1, 1)
+        self.gains = torch.tensor([p.gain for p in probes], device=device).view(-1, 1, 1, 1, 1)
+
+    def mismatch(self, direction: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Relative squared mismatch per candidate, ``[N]``, on the given noises."""
+        batch, shape = noise.shape[0], noise.shape[1:]
+        noisy = self.sigma * noise.unsqueeze(0)  # [P, B, C, H, W]
+        with torch.no_grad():
+            baseline = self.unet(noisy.flatten(0, 1), self.timesteps.repeat_interleave(batch)).sample
+        baseline = baseline.view(self.probes, 1, batch, *shape)
+        delta = direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)
+        delta = delta.view(self.probes, self.per_probe, 1, *shape)
+        shifted = (noisy.unsqueeze(1) + delta).flatten(0, 2)
+        t = self.timesteps.repeat_interleave(self.per_probe * batch)
+        predicted = self.unet(shifted, t).sample.view(self.probes, self.per_probe, batch, *shape)
+        response = (predicted - baseline).mean(2)
+        expected = delta.squeeze(2) / self.sigma
+        mismatch = response - self.gains * expected
+        return (mismatch.flatten(2).pow(2).sum(2) / expected.flatten(2).pow(2).sum(2)).flatten()
 
 
 def invert_directions(
@@ -46,38 +78,24 @@ def invert_directions(
     generator: torch.Generator,
     progress: ProgressCallback = no_progress,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return candidate trigger directions (unit RMS, ``[N, C, H, W]``) and their final losses.
+    """Return candidate trigger directions (unit RMS, ``[N, C, H, W]``) and their mismatch losses.
 
-    Candidates are ordered probe-major, then radius, then restart.
+    Candidates are ordered probe-major, then radius, then restart. The returned losses are
+    measured afresh on ``config.eval_noises`` noises that the search never saw.
     """
     device = next(unet.parameters()).device
-    per_probe = len(config.radii) * config.restarts
-    count = per_probe * len(probes)
-    radii = torch.tensor(config.radii, device=device).repeat_interleave(config.restarts).repeat(len(probes))
-    timesteps = torch.tensor([p.timestep for p in probes], device=device)
-    sigma = (1.0 - alphas_cumprod.to(device)[timesteps]).sqrt()
-    gains = torch.tensor([p.gain for p in probes], device=device)
+    probe_batch = _ProbeBatch(unet, alphas_cumprod, probes, config)
+    count = probe_batch.per_probe * len(probes)
     direction = torch.randn((count, *shape), generator=generator).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([direction], lr=config.learning_rate)
-    losses = torch.zeros(count, device=device)
-    batch = config.batch_size
     for step in range(config.steps):
-        noise = torch.randn((batch, *shape), generator=generator).to(device)
-        noisy = sigma.view(-1, 1, 1, 1, 1) * noise.unsqueeze(0)  # [P, B, C, H, W]
-        with torch.no_grad():
-            baseline = unet(noisy.flatten(0, 1), timesteps.repeat_interleave(batch)).sample
-        baseline = baseline.view(len(probes), 1, batch, *shape)
-        delta = (direction / _rms(direction) * radii.view(-1, 1, 1, 1)).view(len(probes), per_probe, 1, *shape)
-        shifted = (noisy.unsqueeze(1) + delta).flatten(0, 2)
-        t = timesteps.repeat_interleave(per_probe * batch)
-        predicted = unet(shifted, t).sample.view(len(probes), per_probe, batch, *shape)
-        response = (predicted - baseline).mean(2)
-        expected = delta.squeeze(2) / sigma.view(-1, 1, 1, 1, 1)
-        mismatch = response - gains.view(-1, 1, 1, 1, 1) * expected
-        losses = (mismatch.flatten(2).pow(2).sum(2) / expected.flatten(2).pow(2).sum(2)).flatten()
+        noise = torch.randn((config.batch_size, *shape), generator=generator).to(device)
+        losses = probe_batch.mismatch(direction, noise)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         optimizer.step()
         progress("inversion", step + 1, config.steps)
     with torch.no_grad():
-        return (direction / _rms(direction)).detach(), losses.detach()
+        direction = direction / _rms(direction)
+        held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
+        return direction.detach(), probe_batch.mismatch(direction, held_out)

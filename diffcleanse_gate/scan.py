@@ -10,7 +10,7 @@ import torch
 
 from .counting import CountingUNet
 from .errors import UnsupportedModelError
-from .detection import DEFAULT_THRESHOLD, collapse_scores
+from .detection import DEFAULT_GAIN_THRESHOLD, DEFAULT_THRESHOLD, collapse_scores, gain_anomaly
 from .inversion import InversionConfig, invert_directions
 from .loading import LoadedModel
 from .progress import ProgressCallback, no_progress
@@ -27,8 +27,9 @@ class ScanConfig:
     sampler_steps: int = 10
     search_noises: int = 16
     verify_noises: int = 64
-    trigger_scales: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5)
+    trigger_scales: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
     threshold: float = DEFAULT_THRESHOLD
+    gain_threshold: float = DEFAULT_GAIN_THRESHOLD
     device: str = "cpu"
     max_batch: int = 1024
     inversion: InversionConfig = field(default_factory=InversionConfig)
@@ -45,6 +46,9 @@ class ScanResult:
     verdict: str
     score: float
     threshold: float
+    gain_anomaly: float | None
+    gain_threshold: float
+    evidence: list[str]
     sampler: str
     unet_evaluations: int
     timings: dict[str, float]
@@ -57,7 +61,7 @@ class ScanResult:
 
     @property
     def backdoored(self) -> bool:
-        """True when the score reached the threshold."""
+        """True when either statistic reached its threshold."""
         return self.verdict == "backdoored"
 
 
@@ -81,10 +85,11 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     probe_points = probes(scheduler.betas, config.inversion.min_anomaly)
 
     started = time.perf_counter()
-    directions, _ = invert_directions(
+    directions, losses = invert_directions(
         unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress
     )
     timings["inversion_s"] = time.perf_counter() - started
+    anomaly, gain_trigger = _strongest_gain_anomaly(directions, losses, probe_points, config)
 
     started = time.perf_counter()
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
@@ -98,25 +103,55 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     timings["scale_search_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    trigger = candidates[best : best + 1]
+    triggers = candidates[best : best + 1]
+    if gain_trigger is not None:
+        triggers = torch.cat([triggers, gain_trigger.unsqueeze(0).to(device)])
     verify_noise = torch.randn((config.verify_noises, *shape), generator=generator).to(device)
     final, images = collapse_scores(
-        unet, model.scheduler_config, config.sampler, trigger, verify_noise,
+        unet, model.scheduler_config, config.sampler, triggers, verify_noise,
         config.sampler_steps, config.seed + 1, config.max_batch, progress, "verification",
     )
     timings["verification_s"] = time.perf_counter() - started
     score = float(final[0])
+    evidence = []
+    if score >= config.threshold:
+        evidence.append("collapse")
+    if anomaly is not None and anomaly >= config.gain_threshold:
+        evidence.append("gain")
+    shown = 1 if evidence == ["gain"] else 0
     return ScanResult(
-        verdict="backdoored" if score >= config.threshold else "clean",
+        verdict="backdoored" if evidence else "clean",
         score=score,
         threshold=config.threshold,
+        gain_anomaly=anomaly,
+        gain_threshold=config.gain_threshold,
+        evidence=evidence,
         sampler=sampler_name(scheduler),
         unet_evaluations=unet.evaluations,
         timings=timings,
-        trigger=trigger[0].cpu(),
-        triggered_samples=images[1].cpu(),
+        trigger=triggers[shown].cpu(),
+        triggered_samples=images[1 + shown].cpu(),
         clean_samples=images[0].cpu(),
         candidate_scores=[float(s) for s in scores],
         probes=probe_points,
         config=config,
     )
+
+
+def _strongest_gain_anomaly(
+    directions: torch.Tensor, losses: torch.Tensor, probe_points: list[Probe], config: ScanConfig
+) -> tuple[float | None, torch.Tensor | None]:
+    """The highest gain anomaly over amplifying probes, and its candidate as a trigger for x_T."""
+    per_probe = len(config.inversion.radii) * config.inversion.restarts
+    radii = torch.tensor(config.inversion.radii).repeat_interleave(config.inversion.restarts)
+    best: tuple[float | None, torch.Tensor | None] = (None, None)
+    for index, probe in enumerate(probe_points):
+        if not probe.amplifying:
+            continue
+        probe_losses = losses[index * per_probe : (index + 1) * per_probe].cpu()
+        pick = int(torch.argmin(probe_losses))
+        anomaly = gain_anomaly(float(probe_losses[pick]), probe.gain)
+        if best[0] is None or anomaly > best[0]:
+            trigger = directions[index * per_probe + pick].cpu() * float(radii[pick]) / probe.trigger_scale
+            best = (anomaly, trigger)
+    return best

@@ -49,6 +49,12 @@ class Probe:
     name: str
     timestep: int
     gain: float
+    trigger_scale: float  # s_t at the probe: a trigger r appears there as trigger_scale * r
+
+    @property
+    def amplifying(self) -> bool:
+        """True for gains above 1, which a clean denoiser (a shrinking estimator) does not show."""
+        return self.gain > 1.0
 
 
 def response_gain(form: str, sampler_kind: str, betas: torch.Tensor) -> torch.Tensor:
@@ -73,5 +79,6 @@ def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
                 continue
             t = int(anomalous.max())
             key = (t // 50, round(float(gain[t]), 1))
-            found.setdefault(key, Probe(f"{form}/{sampler_kind}", t, float(gain[t])))
+            scale = float(trigger_schedule(form, sampler_kind, betas)[0][t])
+            found.setdefault(key, Probe(f"{form}/{sampler_kind}", t, float(gain[t]), scale))
     return sorted(found.values(), key=lambda probe: -probe.timestep)

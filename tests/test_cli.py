@@ -37,7 +37,7 @@ def test_backdoored_model_exits_1_with_report_and_images(tmp_path: Path) -> None
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["verdict"] == "backdoored"
     assert report["score"] >= report["threshold"]
-    for key in ("model", "sampler", "seed", "unet_evaluations", "timings", "artefacts"):
+    for key in ("model", "sampler", "seed", "unet_evaluations", "timings", "artefacts", "gain_anomaly", "evidence"):
         assert key in report
     assert report["model"]["content_hash"].startswith("sha256:")
     assert report["unet_evaluations"] > 0
@@ -78,9 +78,10 @@ def test_bad_image_size_exits_2() -> None:
     assert_one_line_error(run_cli("scan", str(ZOO / "clean-a"), "--resolution", "7"), "not divisible")
 
 
-@pytest.mark.parametrize("threshold", ["2", "-3"])
-def test_out_of_range_threshold_exits_2(threshold: str) -> None:
-    assert_one_line_error(run_cli("scan", str(ZOO / "clean-a"), "--threshold", threshold), "--threshold")
+@pytest.mark.parametrize("option", ["--threshold", "--gain-threshold"])
+@pytest.mark.parametrize("value", ["2", "-3"])
+def test_out_of_range_threshold_exits_2(option: str, value: str) -> None:
+    assert_one_line_error(run_cli("scan", str(ZOO / "clean-a"), option, value), option)
 
 
 def test_unknown_option_is_a_usage_error() -> None:

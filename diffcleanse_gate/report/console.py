@@ -38,7 +38,11 @@ def render_scan(report: dict[str, Any], console: Console) -> None:
     table.add_row("model", model.get("repo_id") or model["path"])
     table.add_row("revision", model.get("revision") or model["content_hash"])
     table.add_row("verdict", f"[{style}]{report['verdict'].upper()}[/]")
-    table.add_row("score", f"{report['score']:.4f} (threshold {report['threshold']:.4f})")
+    table.add_row("collapse score", f"{report['score']:.4f} (threshold {report['threshold']:.4f})")
+    if report["gain_anomaly"] is not None:
+        table.add_row("gain anomaly", f"{report['gain_anomaly']:.4f} (threshold {report['gain_threshold']:.4f})")
+    if report["evidence"]:
+        table.add_row("evidence", ", ".join(report["evidence"]))
     table.add_row("sampler", f"{report['sampler']}, {report['sampler_steps']} steps, seed {report['seed']}")
     table.add_row("cost", f"{report['unet_evaluations']:,} UNet evaluations, {report['timings']['total_s']:.1f} s")
     for name, path in report["artefacts"].items():
