@@ -1,4 +1,4 @@
-"""Decide whether a trigger makes the model's own sampler collapse onto one image.
+"""The two calibrated statistics a verdict rests on: sampler collapse and gain anomaly.
 
 The collapse score of a trigger ``tau`` is ``1 - D(tau) / D(0)``, where ``D`` is the mean per-pixel
 variance, across noises, of images sampled from ``noise + tau`` (clamped to [-1, 1]), and ``D(0)`` the
@@ -10,6 +10,9 @@ A large shift can also push every sample to a blank, saturated image: a collapse
 backdoor (Diff-Cleanse guards against it with an entropy band). The score is therefore scaled down
 when the image the samples collapse onto has less spatial contrast than ``MIN_STRUCTURE`` times that
 of the model's ordinary samples.
+
+The gain anomaly (``gain_anomaly``) scores how well the inversion matched an amplifying probe, which
+a clean denoiser cannot do (see ``threat`` and ``inversion``).
 """
 
 from __future__ import annotations
