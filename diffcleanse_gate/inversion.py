@@ -34,6 +34,16 @@ class InversionConfig:
     eval_noises: int = 64
 
 
+@dataclass
+class Candidates:
+    """The search's result: one row per candidate, ordered probe-major, then radius, then restart."""
+
+    directions: torch.Tensor  # [N, C, H, W], unit per-pixel RMS
+    losses: torch.Tensor  # [N], relative mismatch on held-out noises
+    radii: torch.Tensor  # [N], the RMS each candidate was searched at
+    probe_index: torch.Tensor  # [N], which probe each candidate answers
+
+
 def _rms(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).pow(2).mean(1).sqrt().view(-1, *([1] * (x.dim() - 1)))
 
@@ -47,6 +57,7 @@ class _ProbeBatch:
         self.probes = len(probes)
         self.per_probe = len(config.radii) * config.restarts
         self.radii = torch.tensor(config.radii, device=device).repeat_interleave(config.restarts).repeat(len(probes))
+        self.probe_index = torch.arange(len(probes), device=device).repeat_interleave(self.per_probe)
         self.timesteps = torch.tensor([p.timestep for p in probes], device=device)
         self.sigma = (1.0 - alphas_cumprod.to(device)[self.timesteps]).sqrt().view(-1, 1, 1, 1, 1)
         self.gains = torch.tensor([p.gain for p in probes], device=device).view(-1, 1, 1, 1, 1)
@@ -77,11 +88,10 @@ def invert_directions(
     config: InversionConfig,
     generator: torch.Generator,
     progress: ProgressCallback = no_progress,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return candidate trigger directions (unit RMS, ``[N, C, H, W]``) and their mismatch losses.
+) -> Candidates:
+    """Search candidate trigger directions for every probe.
 
-    Candidates are ordered probe-major, then radius, then restart. The returned losses are
-    measured afresh on ``config.eval_noises`` noises that the search never saw.
+    The returned losses are measured afresh on ``config.eval_noises`` noises the search never saw.
     """
     device = next(unet.parameters()).device
     probe_batch = _ProbeBatch(unet, alphas_cumprod, probes, config)
@@ -98,4 +108,5 @@ def invert_directions(
     with torch.no_grad():
         direction = direction / _rms(direction)
         held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
-        return direction.detach(), probe_batch.mismatch(direction, held_out)
+        losses = probe_batch.mismatch(direction, held_out)
+    return Candidates(direction.detach(), losses, probe_batch.radii, probe_batch.probe_index)

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from .counting import CountingUNet
-from .errors import UnsupportedModelError
 from .detection import DEFAULT_GAIN_THRESHOLD, DEFAULT_THRESHOLD, collapse_scores, gain_anomaly
-from .inversion import InversionConfig, invert_directions
+from .errors import UnsupportedModelError
+from .inversion import Candidates, InversionConfig, invert_directions
 from .loading import LoadedModel
 from .progress import ProgressCallback, no_progress
 from .sampling import build_scheduler, sampler_name
@@ -85,15 +85,13 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     probe_points = probes(scheduler.betas, config.inversion.min_anomaly)
 
     started = time.perf_counter()
-    directions, losses = invert_directions(
-        unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress
-    )
+    found = invert_directions(unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress)
     timings["inversion_s"] = time.perf_counter() - started
-    anomaly, gain_trigger = _strongest_gain_anomaly(directions, losses, probe_points, config)
+    anomaly, gain_trigger = _strongest_gain_anomaly(found, probe_points)
 
     started = time.perf_counter()
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
-    candidates = (directions.unsqueeze(1) * scales).flatten(0, 1)
+    candidates = (found.directions.unsqueeze(1) * scales).flatten(0, 1)
     noise = torch.randn((config.search_noises, *shape), generator=generator).to(device)
     scores, _ = collapse_scores(
         unet, model.scheduler_config, config.sampler, candidates, noise,
@@ -139,19 +137,17 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
 
 
 def _strongest_gain_anomaly(
-    directions: torch.Tensor, losses: torch.Tensor, probe_points: list[Probe], config: ScanConfig
+    found: Candidates, probe_points: list[Probe]
 ) -> tuple[float | None, torch.Tensor | None]:
     """The highest gain anomaly over amplifying probes, and its candidate as a trigger for x_T."""
-    per_probe = len(config.inversion.radii) * config.inversion.restarts
-    radii = torch.tensor(config.inversion.radii).repeat_interleave(config.inversion.restarts)
     best: tuple[float | None, torch.Tensor | None] = (None, None)
     for index, probe in enumerate(probe_points):
         if not probe.amplifying:
             continue
-        probe_losses = losses[index * per_probe : (index + 1) * per_probe].cpu()
-        pick = int(torch.argmin(probe_losses))
-        anomaly = gain_anomaly(float(probe_losses[pick]), probe.gain)
+        rows = torch.nonzero(found.probe_index == index).flatten()
+        pick = int(rows[torch.argmin(found.losses[rows])])
+        anomaly = gain_anomaly(float(found.losses[pick]), probe.gain)
         if best[0] is None or anomaly > best[0]:
-            trigger = directions[index * per_probe + pick].cpu() * float(radii[pick]) / probe.trigger_scale
+            trigger = found.directions[pick].cpu() * float(found.radii[pick]) / probe.trigger_scale
             best = (anomaly, trigger)
     return best

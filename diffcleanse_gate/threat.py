@@ -10,7 +10,7 @@ one-step update of the sampler the attack targets, ancestral DDPM or the determi
 
 A clean model answers an input shift ``delta`` at time t with a noise-prediction shift of about
 ``delta / sqrt(1 - ab_t)`` (it takes the shift for noise). A backdoored one answers its trigger with
-``gain_t * delta / sqrt(1 - ab_t)``, ``gain_t = c_t * sqrt(1 - ab_t) / s_t``: near 0.5 at the noisiest
+``gain_t * delta / sqrt(1 - ab_t)``, ``gain_t = c_t * sqrt(1 - ab_t) / s_t`` (computed in ``probes``): near 0.5 at the noisiest
 step for the ancestral families, and rising above 1 in mid trajectory for the ODE family.
 """
 
@@ -57,28 +57,22 @@ class Probe:
         return self.gain > 1.0
 
 
-def response_gain(form: str, sampler_kind: str, betas: torch.Tensor) -> torch.Tensor:
-    """``gain_t`` of the module docstring for every timestep."""
-    s, c = trigger_schedule(form, sampler_kind, betas)
-    ab = torch.cumprod(1.0 - betas.double(), dim=0).float()
-    return c * (1.0 - ab).sqrt() / s.clamp_min(1e-12)
-
-
 def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
     """One probe per attack kind whose response differs from a clean model's by ``min_anomaly``.
 
     Each probe sits at the noisiest timestep where the gain is that far from 1, where the unknown
     target image weighs least on the model's input. Kinds that give the same probe appear once.
     """
+    noise_scale = (1.0 - torch.cumprod(1.0 - betas.double(), dim=0).float()).sqrt()
     found: dict[tuple[int, float], Probe] = {}
     for sampler_kind in SAMPLER_KINDS:
         for form in TRIGGER_FORMS:
-            gain = response_gain(form, sampler_kind, betas)
+            s, c = trigger_schedule(form, sampler_kind, betas)
+            gain = c * noise_scale / s.clamp_min(1e-12)
             anomalous = torch.nonzero((gain - 1.0).abs() >= min_anomaly).flatten()
             if len(anomalous) == 0:
                 continue
             t = int(anomalous.max())
             key = (t // 50, round(float(gain[t]), 1))
-            scale = float(trigger_schedule(form, sampler_kind, betas)[0][t])
-            found.setdefault(key, Probe(f"{form}/{sampler_kind}", t, float(gain[t]), scale))
+            found.setdefault(key, Probe(f"{form}/{sampler_kind}", t, float(gain[t]), float(s[t])))
     return sorted(found.values(), key=lambda probe: -probe.timestep)
