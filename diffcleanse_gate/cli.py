@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,12 +13,10 @@ from rich.console import Console
 from . import __version__
 from .errors import DiffCleanseError, UsageError
 from .inversion import InversionConfig
-from .loading import load_local
-from .report.artefacts import write_artefacts
+from .jobs import ScanJob, run_scan_job
 from .report.console import render_scan, rich_progress
-from .report.json_report import scan_report, write_json
 from .sampling import SAMPLERS
-from .scan import ScanConfig, resolve_device, scan
+from .scan import ScanConfig, resolve_device
 
 EXIT_CLEAN, EXIT_BACKDOOR, EXIT_ERROR = 0, 1, 2
 
@@ -78,21 +75,21 @@ def _scan_config(args: argparse.Namespace) -> ScanConfig:
 
 
 def _run_scan(args: argparse.Namespace, console: Console) -> int:
-    config = _scan_config(args)
-    started = time.perf_counter()
-    model = load_local(args.model, allow_pickle=args.allow_pickle, resolution=args.resolution)
-    load_seconds = time.perf_counter() - started
+    job = ScanJob(
+        model=args.model,
+        config=_scan_config(args),
+        allow_pickle=args.allow_pickle,
+        resolution=args.resolution,
+        report_dir=args.report_dir,
+        json_path=args.json,
+    )
     if args.quiet:
-        result = scan(model, config)
+        outcome = run_scan_job(job)
     else:
         with rich_progress(Console(stderr=True)) as progress:
-            result = scan(model, config, progress)
-    artefacts = write_artefacts(result, args.report_dir) if args.report_dir else {}
-    report = scan_report(result, model.info, artefacts, load_seconds)
-    if args.json:
-        write_json(report, args.json)
-    render_scan(report, console)
-    return EXIT_BACKDOOR if result.backdoored else EXIT_CLEAN
+            outcome = run_scan_job(job, progress)
+    render_scan(outcome.report, console)
+    return EXIT_BACKDOOR if outcome.result.backdoored else EXIT_CLEAN
 
 
 def main(argv: list[str] | None = None) -> int:
