@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from huggingface_hub.utils import disable_progress_bars
 from rich.console import Console
 
 from . import __version__
@@ -15,8 +16,10 @@ from .errors import DiffCleanseError, UsageError
 from .inversion import InversionConfig
 from .jobs import ScanJob, run_scan_job
 from .report.console import render_scan, rich_progress
+from .report.sweep import sweep_markdown, write_sweep
 from .sampling import SAMPLERS
 from .scan import ScanConfig, resolve_device
+from .sweep import SweepEntry, SweepState, read_repo_list, run_sweep, search_repos
 
 EXIT_CLEAN, EXIT_BACKDOOR, EXIT_ERROR = 0, 1, 2
 
@@ -28,6 +31,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_scan_settings(cmd: argparse.ArgumentParser) -> None:
+    """The scan settings every command that scans takes (scan, sweep)."""
+    cmd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--threshold", type=float, help="collapse score at or above which a model is backdoored")
+    cmd.add_argument("--gain-threshold", type=float,
+                     help="gain anomaly at or above which a model is backdoored")
+    cmd.add_argument("--sampler", choices=sorted(SAMPLERS), help="default: the model's own scheduler")
+    cmd.add_argument("--sampler-steps", type=_positive_int, default=ScanConfig.sampler_steps)
+    cmd.add_argument("--iterations", type=_positive_int, default=InversionConfig.steps,
+                     help="trigger-inversion steps (the main budget knob)")
+    cmd.add_argument("--batch-size", type=_positive_int, default=InversionConfig.batch_size,
+                     help="noises per candidate per inversion step")
+
+
+def _add_hub_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the stored login); never printed")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffcleanse", description="Find trained-in backdoors in diffusion models.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -36,21 +58,29 @@ def _parser() -> argparse.ArgumentParser:
     scan_cmd.add_argument("model", help="a diffusers pipeline folder (model_index.json) or UNet2DModel folder")
     scan_cmd.add_argument("--json", type=Path, help="write the machine-readable report here")
     scan_cmd.add_argument("--report-dir", type=Path, help="write trigger and sample images here")
-    scan_cmd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    scan_cmd.add_argument("--seed", type=int, default=0)
-    scan_cmd.add_argument("--threshold", type=float, help="collapse score at or above which a model is backdoored")
-    scan_cmd.add_argument("--gain-threshold", type=float,
-                          help="gain anomaly at or above which a model is backdoored")
-    scan_cmd.add_argument("--sampler", choices=sorted(SAMPLERS), help="default: the model's own scheduler")
-    scan_cmd.add_argument("--sampler-steps", type=_positive_int, default=ScanConfig.sampler_steps)
-    scan_cmd.add_argument("--iterations", type=_positive_int, default=InversionConfig.steps,
-                          help="trigger-inversion steps (the main budget knob)")
-    scan_cmd.add_argument("--batch-size", type=_positive_int, default=InversionConfig.batch_size,
-                          help="noises per candidate per inversion step")
+    _add_scan_settings(scan_cmd)
     scan_cmd.add_argument("--resolution", type=_positive_int, help="image size to scan at (default: the UNet's)")
     scan_cmd.add_argument("--allow-pickle", action="store_true",
                           help="load pickle-only weights (with torch.load(weights_only=True))")
     scan_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    scan_cmd.add_argument("--revision", help="Hub models: branch, tag or commit sha (or write ORG/NAME@REVISION)")
+    scan_cmd.add_argument("--subfolder", help="the model's folder inside the repo or local folder")
+    _add_hub_options(scan_cmd)
+    sweep_cmd = commands.add_parser("sweep", help="scan many Hub repos, skipping shas already scanned")
+    sweep_cmd.add_argument("repos", nargs="*", help="ORG/NAME[@REVISION] repos (besides --list, --author, --search)")
+    sweep_cmd.add_argument("--list", type=Path, dest="list_file", help="a file of repos, one ORG/NAME[@REVISION] a line")
+    sweep_cmd.add_argument("--author", help="every model of this user or organisation (list_models)")
+    sweep_cmd.add_argument("--search", help="every model whose id contains this text (list_models)")
+    sweep_cmd.add_argument("--limit", type=_positive_int, help="at most this many repos from --author/--search")
+    sweep_cmd.add_argument("--state", type=Path, default=Path("diffcleanse-sweep-state.json"),
+                           help="state file: repo, sha, verdict, score, time (unchanged shas are not rescanned)")
+    sweep_cmd.add_argument("--json", type=Path, default=Path("diffcleanse-sweep.json"), help="combined JSON report")
+    sweep_cmd.add_argument("--markdown", type=Path, default=Path("diffcleanse-sweep.md"), help="Markdown table")
+    _add_scan_settings(sweep_cmd)
+    sweep_cmd.add_argument("--allow-pickle", action="store_true",
+                           help="load pickle-only weights (with torch.load(weights_only=True))")
+    sweep_cmd.add_argument("--quiet", action="store_true", help="no per-repo lines")
+    _add_hub_options(sweep_cmd)
     return parser
 
 
@@ -82,8 +112,12 @@ def _run_scan(args: argparse.Namespace, console: Console) -> int:
         resolution=args.resolution,
         report_dir=args.report_dir,
         json_path=args.json,
+        revision=args.revision,
+        subfolder=args.subfolder,
+        token=args.token,
     )
     if args.quiet:
+        disable_progress_bars()
         outcome = run_scan_job(job)
     else:
         with rich_progress(Console(stderr=True)) as progress:
@@ -92,12 +126,38 @@ def _run_scan(args: argparse.Namespace, console: Console) -> int:
     return EXIT_BACKDOOR if outcome.result.backdoored else EXIT_CLEAN
 
 
+def _run_sweep(args: argparse.Namespace, console: Console) -> int:
+    targets = list(args.repos)
+    if args.list_file:
+        targets += read_repo_list(args.list_file)
+    if args.author or args.search:
+        targets += search_repos(args.author, args.search, args.token, args.limit)
+    if not targets:
+        raise UsageError("nothing to sweep: name repos, or pass --list, --author or --search")
+    config, state = _scan_config(args), SweepState(args.state)
+    disable_progress_bars()
+
+    def report_entry(entry: SweepEntry) -> None:
+        if not args.quiet:
+            what = entry.error if entry.verdict == "error" else f"{entry.verdict.upper()} score {entry.score:.4f}"
+            what += " (unchanged sha, not rescanned)" if entry.reused else ""
+            Console(stderr=True).print(f"{entry.repo}: {what}", markup=False, highlight=False)
+
+    result = run_sweep(targets, config, state, token=args.token, allow_pickle=args.allow_pickle,
+                       on_entry=report_entry)
+    write_sweep(result, args.json, args.markdown)
+    console.print(sweep_markdown(result), markup=False, highlight=False)
+    return EXIT_BACKDOOR if result.backdoored else EXIT_CLEAN
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `diffcleanse` command; returns the exit code."""
     args = _parser().parse_args(argv)
     console = Console()
     torch.set_num_threads(min(torch.get_num_threads(), 4))
     try:
+        if args.command == "sweep":
+            return _run_sweep(args, console)
         return _run_scan(args, console)
     except DiffCleanseError as error:
         print(f"diffcleanse: error: {error}", file=sys.stderr)

@@ -31,3 +31,23 @@ class UnsupportedModelError(DiffCleanseError):
 
 class UsageError(DiffCleanseError):
     """An option has a value the tool cannot use."""
+
+
+class RevisionNotFoundError(ModelNotFoundError):
+    """The repository exists but the branch, tag or commit asked for does not."""
+
+
+class HubAccessError(DiffCleanseError):
+    """The Hub refused access: a gated repo without a token, or a token it does not accept."""
+
+
+class HubError(DiffCleanseError):
+    """The Hub could not be reached or answered with an error the tool cannot work around."""
+
+
+class PublishError(DiffCleanseError):
+    """A cleaned model could not be published; nothing was changed on the Hub."""
+
+
+class StaleRevisionError(PublishError):
+    """The target revision moved past the scanned commit, so publishing would overwrite someone's change."""

@@ -7,11 +7,12 @@ they cannot drift apart.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .loading import LoadedModel, load_local
+from .hub.source import load_source
+from .loading import LoadedModel
 from .progress import ProgressCallback, no_progress
 from .report.artefacts import write_artefacts
 from .report.json_report import scan_report, write_json
@@ -28,6 +29,9 @@ class ScanJob:
     resolution: int | None = None
     report_dir: Path | None = None
     json_path: Path | None = None
+    revision: str | None = None  # Hub models: ORG/NAME plus a branch, tag or sha (or ORG/NAME@REV)
+    subfolder: str | None = None
+    token: str | None = field(default=None, repr=False)  # never printed; None means HF_TOKEN or none
 
 
 @dataclass
@@ -42,7 +46,8 @@ class ScanOutcome:
 def run_scan_job(job: ScanJob, progress: ProgressCallback = no_progress) -> ScanOutcome:
     """Load the model, scan it, write the images and JSON report asked for, return all of it."""
     started = time.perf_counter()
-    model = load_local(job.model, allow_pickle=job.allow_pickle, resolution=job.resolution)
+    model = load_source(job.model, revision=job.revision, subfolder=job.subfolder, token=job.token,
+                        allow_pickle=job.allow_pickle, resolution=job.resolution)
     load_seconds = time.perf_counter() - started
     result = scan(model, job.config, progress)
     artefacts = write_artefacts(result, job.report_dir) if job.report_dir else {}
