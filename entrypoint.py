@@ -103,7 +103,7 @@ def main() -> int:
     except DiffCleanseError as error:
         message = f"diffcleanse: error: {error}"
         print(message, file=sys.stderr, flush=True)
-        gha.error(str(error), title="diffcleanse-gate: bad input")
+        gha.error(str(error), title="diffcleanse-gate: error")
         _summarise(f"## diffcleanse-gate: ⚠️ ERROR\n\n{error}\n")
         _set_outputs({"verdict": "error"})
         return error.exit_code

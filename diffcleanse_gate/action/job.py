@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 
-from .. import jobs
 from ..errors import UsageError
 from ..jobs import ScanJob
 from ..scan import ScanConfig, resolve_device
@@ -37,14 +36,14 @@ def scan_config(inputs: ActionInputs) -> ScanConfig:
 
 def check_mode(inputs: ActionInputs) -> None:
     """Refuse a mode, push target or source that this build of the library cannot run, in one line."""
-    if inputs.mode == "clean" and not hasattr(jobs, "run_clean_job"):
-        raise UsageError("mode 'clean' needs diffcleanse_gate.jobs.run_clean_job, which this build does not have")
-    if inputs.mode == "sweep":
-        raise UsageError("mode 'sweep' needs the Hub sweep job, which this build does not have")
     if inputs.push != "none" and inputs.mode != "clean":
         raise UsageError(f"input 'push' is {inputs.push}, but only mode 'clean' publishes a model")
-    if inputs.push != "none":
-        raise UsageError("input 'push' needs Hub publishing (diffcleanse_gate.hub), which this build does not have")
+    if inputs.mode == "clean":
+        raise UsageError("mode 'clean' is not wired into the Action yet: it needs jobs.CleanJob/run_clean_job "
+                         "and Hub publishing (push, pr-url) joined in diffcleanse_gate.action")
+    if inputs.mode == "sweep":
+        raise UsageError("mode 'sweep' is not wired into the Action yet: it needs sweep.run_sweep joined in "
+                         "diffcleanse_gate.action; scan repos as a matrix of mode scan meanwhile")
     hub_ready = all(name in {field.name for field in fields(ScanJob)} for name in HUB_FIELDS)
     if inputs.local_model is None and not hub_ready:
         raise UsageError(
