@@ -14,8 +14,9 @@ from rich.console import Console
 from . import __version__
 from .errors import DiffCleanseError, UsageError
 from .inversion import InversionConfig
-from .jobs import ScanJob, run_scan_job
-from .report.console import render_scan, rich_progress
+from .jobs import PUSH_MODES, CleanJob, ScanJob, run_clean_job, run_scan_job
+from .removal.remove import RemovalConfig
+from .report.console import render_clean, render_scan, rich_progress
 from .report.sweep import sweep_markdown, write_sweep
 from .sampling import SAMPLERS
 from .scan import ScanConfig, resolve_device
@@ -28,6 +29,20 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {value}")
     return value
 
 
@@ -66,6 +81,35 @@ def _parser() -> argparse.ArgumentParser:
     scan_cmd.add_argument("--revision", help="Hub models: branch, tag or commit sha (or write ORG/NAME@REVISION)")
     scan_cmd.add_argument("--subfolder", help="the model's folder inside the repo or local folder")
     _add_hub_options(scan_cmd)
+    clean_cmd = commands.add_parser("clean", help="scan a model and, if it is backdoored, prune the backdoor out")
+    clean_cmd.add_argument("model", help="a diffusers folder, or ORG/NAME[@REVISION] on the Hub")
+    clean_cmd.add_argument("--out", type=Path, required=True,
+                           help="new folder for the cleaned model (same layout as the input, safetensors only)")
+    clean_cmd.add_argument("--json", type=Path, help="write the removal report here (also written into --out)")
+    clean_cmd.add_argument("--report-dir", type=Path, help="write before/after image grids here")
+    _add_scan_settings(clean_cmd)
+    clean_cmd.add_argument("--prune-ratio", type=_ratio, default=RemovalConfig.prune_ratio,
+                           help="share of all prunable channels removed per round")
+    clean_cmd.add_argument("--rounds", type=_positive_int, default=RemovalConfig.rounds,
+                           help="prune-repair-rescan rounds at most (stops when the re-scan is clean)")
+    clean_cmd.add_argument("--repair-steps", type=_non_negative_int, default=RemovalConfig.repair_steps,
+                           help="fine-tuning steps after each pruning round")
+    clean_cmd.add_argument("--repair-data", type=Path,
+                           help="folder of clean images to repair with (default: the model's own samples)")
+    clean_cmd.add_argument("--true-trigger", type=Path,
+                           help="safetensors file with the known 'trigger' (and 'target') to measure removal with")
+    clean_cmd.add_argument("--effect-steps", type=_positive_int, default=CleanJob.effect_steps,
+                           help="sampler steps when measuring the backdoor effect before and after")
+    clean_cmd.add_argument("--resolution", type=_positive_int, help="image size to work at (default: the UNet's)")
+    clean_cmd.add_argument("--allow-pickle", action="store_true",
+                           help="load pickle-only weights (with torch.load(weights_only=True))")
+    clean_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    clean_cmd.add_argument("--revision", help="Hub models: branch, tag or commit sha (or write ORG/NAME@REVISION)")
+    clean_cmd.add_argument("--subfolder", help="the model's folder inside the repo or local folder")
+    clean_cmd.add_argument("--push", nargs="?", const="pr", default="none", choices=PUSH_MODES,
+                           help="publish the cleaned model to its Hub repo: pr (default when given), branch, main")
+    clean_cmd.add_argument("--branch", help="with --push branch: the branch to commit to (created if missing)")
+    _add_hub_options(clean_cmd)
     sweep_cmd = commands.add_parser("sweep", help="scan many Hub repos, skipping shas already scanned")
     sweep_cmd.add_argument("repos", nargs="*", help="ORG/NAME[@REVISION] repos (besides --list, --author, --search)")
     sweep_cmd.add_argument("--list", type=Path, dest="list_file", help="a file of repos, one ORG/NAME[@REVISION] a line")
@@ -126,6 +170,38 @@ def _run_scan(args: argparse.Namespace, console: Console) -> int:
     return EXIT_BACKDOOR if outcome.result.backdoored else EXIT_CLEAN
 
 
+def _run_clean(args: argparse.Namespace, console: Console) -> int:
+    if args.branch and args.push == "none":
+        raise UsageError("--branch names where --push commits; add --push")
+    push = "branch" if args.branch and args.push == "pr" else args.push
+    job = CleanJob(
+        model=args.model,
+        out=args.out,
+        config=_scan_config(args),
+        removal=replace(RemovalConfig(), prune_ratio=args.prune_ratio, rounds=args.rounds,
+                        repair_steps=args.repair_steps, repair_data=args.repair_data),
+        true_trigger=args.true_trigger,
+        effect_steps=args.effect_steps,
+        allow_pickle=args.allow_pickle,
+        resolution=args.resolution,
+        report_dir=args.report_dir,
+        json_path=args.json,
+        revision=args.revision,
+        subfolder=args.subfolder,
+        token=args.token,
+        push=push,
+        branch=args.branch,
+    )
+    if args.quiet:
+        disable_progress_bars()
+        outcome = run_clean_job(job)
+    else:
+        with rich_progress(Console(stderr=True)) as progress:
+            outcome = run_clean_job(job, progress)
+    render_clean(outcome.report, console)
+    return EXIT_CLEAN if outcome.clean else EXIT_BACKDOOR
+
+
 def _run_sweep(args: argparse.Namespace, console: Console) -> int:
     targets = list(args.repos)
     if args.list_file:
@@ -158,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sweep":
             return _run_sweep(args, console)
+        if args.command == "clean":
+            return _run_clean(args, console)
         return _run_scan(args, console)
     except DiffCleanseError as error:
         print(f"diffcleanse: error: {error}", file=sys.stderr)

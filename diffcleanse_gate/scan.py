@@ -9,7 +9,12 @@ from typing import Any
 import torch
 
 from .counting import CountingUNet
-from .detection import DEFAULT_GAIN_THRESHOLD, DEFAULT_THRESHOLD, collapse_scores, gain_anomaly
+from .detection import (
+    DEFAULT_GAIN_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    collapse_scores,
+    gain_anomaly,
+)
 from .errors import UnsupportedModelError
 from .inversion import Candidates, InversionConfig, invert_directions
 from .loading import LoadedModel
@@ -53,6 +58,7 @@ class ScanResult:
     unet_evaluations: int
     timings: dict[str, float]
     trigger: torch.Tensor
+    trigger_probe: Probe  # the probe whose search found the reported trigger
     triggered_samples: torch.Tensor
     clean_samples: torch.Tensor
     candidate_scores: list[float]
@@ -87,7 +93,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     started = time.perf_counter()
     found = invert_directions(unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress)
     timings["inversion_s"] = time.perf_counter() - started
-    anomaly, gain_trigger = _strongest_gain_anomaly(found, probe_points)
+    anomaly, gain_trigger, gain_probe = _strongest_gain_anomaly(found, probe_points)
 
     started = time.perf_counter()
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
@@ -117,6 +123,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     if anomaly is not None and anomaly >= config.gain_threshold:
         evidence.append("gain")
     shown = 1 if evidence == ["gain"] else 0
+    collapse_probe = probe_points[int(found.probe_index[best // len(config.trigger_scales)])]
     return ScanResult(
         verdict="backdoored" if evidence else "clean",
         score=score,
@@ -128,6 +135,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         unet_evaluations=unet.evaluations,
         timings=timings,
         trigger=triggers[shown].cpu(),
+        trigger_probe=gain_probe if shown else collapse_probe,
         triggered_samples=images[1 + shown].cpu(),
         clean_samples=images[0].cpu(),
         candidate_scores=[float(s) for s in scores],
@@ -138,9 +146,9 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
 
 def _strongest_gain_anomaly(
     found: Candidates, probe_points: list[Probe]
-) -> tuple[float | None, torch.Tensor | None]:
-    """The highest gain anomaly over amplifying probes, and its candidate as a trigger for x_T."""
-    best: tuple[float | None, torch.Tensor | None] = (None, None)
+) -> tuple[float | None, torch.Tensor | None, Probe | None]:
+    """The highest gain anomaly over amplifying probes, its candidate as a trigger for x_T, and its probe."""
+    best: tuple[float | None, torch.Tensor | None, Probe | None] = (None, None, None)
     for index, probe in enumerate(probe_points):
         if not probe.amplifying:
             continue
@@ -149,5 +157,5 @@ def _strongest_gain_anomaly(
         anomaly = gain_anomaly(float(found.losses[pick]), probe.gain)
         if best[0] is None or anomaly > best[0]:
             trigger = found.directions[pick].cpu() * float(found.radii[pick]) / probe.trigger_scale
-            best = (anomaly, trigger)
+            best = (anomaly, trigger, probe)
     return best

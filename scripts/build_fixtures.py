@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 from diffcleanse_gate.zoo.data import load_digits_images
 from diffcleanse_gate.zoo.families import FAMILIES
-from diffcleanse_gate.zoo.measure import attack_effect
+from diffcleanse_gate.effect import attack_effect
 from diffcleanse_gate.zoo.patterns import make_pattern
 from diffcleanse_gate.zoo.training import Backdoor, tiny_unet, train_diffusion
 

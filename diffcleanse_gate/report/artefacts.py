@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ..scan import ScanResult
 from .images import grid, save_png, save_trigger
 
@@ -20,3 +22,13 @@ def write_artefacts(result: ScanResult, folder: Path) -> dict[str, str]:
     save_png(grid(result.triggered_samples[:64]), paths["triggered_samples_png"])
     save_png(grid(result.clean_samples[:64]), paths["clean_samples_png"])
     return {name: str(path) for name, path in paths.items()}
+
+
+def write_grids(folder: Path, images: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Write each ``[N, C, H, W]`` batch (in [-1, 1]) as ``<name>.png``; return ``{name_png: path}``."""
+    paths = {}
+    for name, batch in images.items():
+        path = folder / f"{name}.png"
+        save_png(grid(batch[:64]), path)
+        paths[f"{name}_png"] = str(path)
+    return paths

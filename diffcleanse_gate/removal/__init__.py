@@ -1,0 +1,1 @@
+"""Backdoor removal: channel saliency, pruning by masking, repair, fidelity, and export of the cleaned model."""

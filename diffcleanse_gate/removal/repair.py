@@ -1,0 +1,54 @@
+"""Repair after pruning: fine-tune on clean inputs with the original model as teacher.
+
+Loss ``||eps - eps_student||^2 + ||eps_teacher - eps_student||^2`` (Diff-Cleanse): the teacher behaves
+well on clean inputs, so the student relearns clean denoising without relearning the trigger, which
+never appears in the repair batches. Pruned channels stay at zero after every update.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..progress import ProgressCallback, no_progress
+from .channels import ChannelMask
+from .objectives import CleanObjective
+
+
+def repair(
+    student: torch.nn.Module,
+    teacher: torch.nn.Module,
+    mask: ChannelMask,
+    clean: CleanObjective,
+    steps: int,
+    batch: int,
+    learning_rate: float,
+    generator: torch.Generator,
+    progress: ProgressCallback = no_progress,
+) -> list[float]:
+    """Fine-tune ``student`` in place; return the loss of every step."""
+    parameters = list(student.parameters())
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+    losses = []
+    student.train()
+    try:
+        for step in range(steps):
+            noisy, t, noise = clean.draw(batch, generator)
+            with torch.no_grad():
+                taught = teacher(noisy, t).sample
+            with torch.enable_grad():
+                predicted = student(noisy, t).sample
+                loss = (predicted - noise).pow(2).mean() + (predicted - taught).pow(2).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            optimizer.step()
+            mask.apply()
+            losses.append(loss.item())
+            progress("repair", step + 1, steps)
+    finally:
+        student.eval()
+        for parameter in parameters:
+            parameter.requires_grad_(False)
+            parameter.grad = None
+    return losses
