@@ -14,7 +14,7 @@ class CountingUNet(torch.nn.Module):
         self.unet = unet
         self.evaluations = 0
 
-    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int):  # noqa: ANN201
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int):
         """Call the UNet and count ``sample``'s batch size."""
         self.evaluations += sample.shape[0]
         return self.unet(sample, timestep)

@@ -17,7 +17,8 @@ a clean denoiser cannot do (see ``threat`` and ``inversion``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -166,7 +166,7 @@ def load_local(
             variant=variant,
             low_cpu_mem_usage=False,
         )
-    except (OSError, ValueError, RuntimeError, KeyError, EnvironmentError) as error:
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CorruptedWeightsError(f"{unet_dir}: cannot load weights: {first_line}") from error
     unet = unet.float().eval().requires_grad_(False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 # progress(stage, completed, total): called as a long stage advances.
 ProgressCallback = Callable[[str, int, int], None]
