@@ -11,10 +11,11 @@ import pytest
 
 from diffcleanse_gate.action.anchor import model_anchor
 from diffcleanse_gate.action.inputs import read_inputs
-from diffcleanse_gate.action.job import scan_job
+from diffcleanse_gate.action.job import build_job, scan_job
 from diffcleanse_gate.action.sarif import sarif_log
-from diffcleanse_gate.action.summary import scan_summary
+from diffcleanse_gate.action.summary import clean_summary, scan_summary
 from diffcleanse_gate.errors import UsageError
+from diffcleanse_gate.report.removal_report import STATUSES
 
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json").read_text())
 
@@ -63,9 +64,14 @@ def test_hub_job_carries_revision_and_token(hub_inputs: Path, monkeypatch: pytes
 
 
 @pytest.mark.parametrize(("inputs", "words"), [
-    ({"INPUT_MODE": "clean"}, "mode 'clean' is not wired"),
-    ({"INPUT_MODE": "sweep"}, "mode 'sweep' is not wired"),
     ({"INPUT_PUSH": "pr"}, "only mode 'clean' publishes"),
+    ({"INPUT_MODE": "clean", "INPUT_PUSH": "branch"}, "push: branch needs input 'branch'"),
+    ({"INPUT_MODE": "clean", "INPUT_PUSH": "pr", "INPUT_BRANCH": "fix"}, "input 'branch' names where push: branch"),
+    ({"INPUT_MODE": "clean", "INPUT_SWEEP-STATE": "s.json"}, "input 'sweep-state' applies to mode 'sweep' only"),
+    ({"INPUT_MODE": "sweep", "INPUT_REVISION": "v1"}, "write ORG/NAME@REVISION in the list"),
+    ({"INPUT_MODE": "sweep", "INPUT_SARIF": "x.sarif"}, "input 'sarif' applies to modes scan and clean"),
+    ({"INPUT_MODE": "sweep", "INPUT_MODEL": "missing.txt, acme/ddpm"}, "'missing.txt' is neither a Hub repo"),
+    ({"INPUT_MODE": "sweep", "INPUT_MODEL": " ,\n# none\n"}, "nothing to sweep"),
     ({"INPUT_PUSH": "tag"}, "input 'push' must be one of none, pr, branch"),
     ({"INPUT_DEVICE": "tpu"}, "input 'device' must be one of auto, cpu, cuda"),
     ({"INPUT_SEED": "1.5"}, "input 'seed' must be an integer"),
@@ -76,7 +82,30 @@ def test_unrunnable_inputs_are_refused(hub_inputs: Path, monkeypatch: pytest.Mon
     for name, value in inputs.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        scan_job(read_inputs())
+        build_job(read_inputs())
+
+
+def test_clean_job_writes_the_cleaned_model_into_report_dir(hub_inputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"MODE": "clean", "PUSH": "branch", "BRANCH": "cleaned", "REVISION": "v2",
+                        "HF-TOKEN": "hf_abc", "REPORT-DIR": "out"}.items():
+        monkeypatch.setenv(f"INPUT_{name}", value)
+    job = build_job(read_inputs())
+    assert (job.model, job.revision, job.token, job.push, job.branch) == ("acme/ddpm", "v2", "hf_abc", "branch",
+                                                                          "cleaned")
+    assert job.out == hub_inputs / "out" / "cleaned" and job.json_path == hub_inputs / "out" / "report.json"
+
+
+def test_sweep_reads_repos_and_list_files(hub_inputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (hub_inputs / "lists").mkdir()
+    (hub_inputs / "lists" / "repos.txt").write_text("# nightly\nacme/a\nacme/b@v1  # pinned\n")
+    for name, value in {"MODE": "sweep", "MODEL": "acme/c\nlists/repos.txt, acme/a\n\n", "SWEEP-STATE": "state.json",
+                        "HF-TOKEN": "hf_abc"}.items():
+        monkeypatch.setenv(f"INPUT_{name}", value)
+    job = build_job(read_inputs())
+    assert job.targets == ["acme/c", "acme/a", "acme/b@v1", "acme/a"]  # run_sweep scans each repo once
+    assert job.state == hub_inputs / "state.json" and job.token == "hf_abc"
+    assert job.json_path == hub_inputs / "diffcleanse-report" / "sweep.json"
+    assert job.markdown_path == hub_inputs / "diffcleanse-report" / "sweep.md"
 
 
 def test_revision_is_refused_for_a_workspace_folder(hub_inputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,3 +147,37 @@ def test_summary_of_a_hub_model_names_its_commit_and_gain(hub_inputs: Path) -> N
     assert "| gain anomaly | 0.9000 | 0.6000 | 🚨 yes |" in text
     assert "| collapse score | 0.1000 | 0.4000 | no |" in text
     assert "| device | cuda |" in text and "| inversion | 2.0 |" in text
+
+
+def removal(status: str, after: dict | None) -> dict:
+    """A report shaped like jobs.run_clean_job's; with ``after``, removal ran and pushing was asked for."""
+    base = {"status": status, "status_text": STATUSES[status], "scan_before": report(["collapse"], score=0.95),
+            "scan_after": after, "model": report([])["model"], "artefacts": {}, "timings": {"load_s": 1.0}}
+    if after is None:
+        return base
+    effect = {"before": {"mse": 0.004, "success_rate": 0.9}, "after": {"mse": 0.01, "success_rate": 0.6}}
+    return base | {
+        "effect": {"inverted_trigger": effect, "true_trigger": effect},
+        "fidelity": {"loss_before": 0.08, "loss_after": 0.085, "loss_ratio": 1.0625, "bound": 1.15},
+        "removal": {"pruned_channels": 56, "total_channels": 560, "pruned_share": 0.1, "rounds": [{}, {}],
+                    "unet_evaluations": 1000},
+        "output": {"path": "/ws/diffcleanse-report/cleaned", "reload_identical": True},
+        "publish": None,
+    }
+
+
+def test_summary_of_a_clean_input_says_nothing_was_changed() -> None:
+    text = clean_summary(removal("unchanged", None), "acme/ddpm")
+    assert text.startswith("## diffcleanse-gate: ✅ CLEAN (unchanged)")
+    assert "| verdict | backdoored | unchanged | |" in text and "| collapse score | 0.9500 | unchanged | < 0.4000 |" in text
+    assert "reload check" not in text and "published" not in text and "cleaned model" not in text
+
+
+def test_summary_of_a_failed_removal_shows_both_triggers_and_that_nothing_was_pushed() -> None:
+    text = clean_summary(removal("backdoor-remains", report(["collapse"], score=0.7, gain=None)), "acme/ddpm")
+    assert text.startswith("## diffcleanse-gate: 🚨 BACKDOOR REMAINS")
+    assert "| collapse score | 0.9500 | 0.7000 | < 0.4000 |" in text and "| gain anomaly | -0.2000 |  | < 0.6000 |" in text
+    assert "| backdoor effect, known trigger: attack success | 90% | 60% | |" in text
+    assert "| fidelity: clean denoising loss | 0.08000 | 0.08500 (x1.062) | ≤ x1.15 |" in text
+    assert "| pruned channels | | 56 of 560 (10.0%), 2 round(s) | |" in text
+    assert "| published | no: only a cleaned model is pushed |" in text

@@ -21,8 +21,8 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 # Every input action.yml declares; the entrypoint reads each one (a test holds the two lists together).
 INPUT_NAMES = (
-    "model", "revision", "threshold", "gain-threshold", "sampler", "device", "seed", "mode", "push",
-    "hf-token", "fail-on-backdoor", "report-dir", "sarif", "manifest", "image",
+    "model", "revision", "threshold", "gain-threshold", "sampler", "device", "seed", "mode", "push", "branch",
+    "hf-token", "fail-on-backdoor", "report-dir", "sarif", "manifest", "sweep-state", "image",
 )
 
 
@@ -30,8 +30,8 @@ INPUT_NAMES = (
 class ActionInputs:
     """The Action's inputs after checking: paths resolved against the workspace, numbers parsed."""
 
-    model: str
-    local_model: Path | None  # the model folder in the workspace, or None for a Hub id
+    model: str  # mode sweep: repos and list files, separated by newlines or commas
+    local_model: Path | None  # the model folder in the workspace, or None for a Hub id (and in mode sweep)
     revision: str | None
     threshold: float | None
     gain_threshold: float | None
@@ -40,11 +40,13 @@ class ActionInputs:
     seed: int
     mode: str
     push: str
+    branch: str | None
     hf_token: str | None
     fail_on_backdoor: bool
     report_dir: Path
     sarif: Path | None
     manifest: str
+    sweep_state: Path | None
     image: str | None
     workspace: Path
 
@@ -64,10 +66,11 @@ def read_inputs() -> ActionInputs:
     root = workspace()
     model = _text("model")
     if model is None:
-        raise UsageError("input 'model' is required: a Hub id (ORG/NAME) or a folder in the workspace")
+        raise UsageError("input 'model' is required: a Hub id (ORG/NAME) or a folder in the workspace "
+                         "(mode sweep: repos or a list file)")
     mode = _choice("mode", MODES, "scan")
     report_dir = _workspace_path(root, _text("report-dir") or DEFAULT_REPORT_DIR, "report-dir")
-    sarif = _text("sarif")
+    sarif, sweep_state = _text("sarif"), _text("sweep-state")
     return ActionInputs(
         model=model,
         local_model=_local_model(root, model) if mode != "sweep" else None,
@@ -79,11 +82,13 @@ def read_inputs() -> ActionInputs:
         seed=_integer("seed", 0),
         mode=mode,
         push=_choice("push", PUSH_TARGETS, "none"),
+        branch=_text("branch"),
         hf_token=read_token(),
         fail_on_backdoor=_boolean("fail-on-backdoor", True),
         report_dir=report_dir,
         sarif=_workspace_path(root, sarif, "sarif") if sarif else None,
         manifest=_text("manifest") or DEFAULT_MANIFEST,
+        sweep_state=_workspace_path(root, sweep_state, "sweep-state") if sweep_state else None,
         image=_text("image"),
         workspace=root,
     )

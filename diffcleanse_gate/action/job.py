@@ -1,25 +1,40 @@
-"""Turn the Action's checked inputs into the same library job the command line runs."""
+"""Turn the Action's checked inputs into the same library job the command line runs, one per mode."""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from ..errors import UsageError
-from ..jobs import ScanJob
+from ..hub.refs import parse_hub_ref
+from ..jobs import CleanJob, ScanJob
 from ..scan import ScanConfig, resolve_device
+from ..sweep import read_repo_list
 from .inputs import ActionInputs
 
 REPORT_JSON = "report.json"
-# ScanJob fields that carry a Hub source; a build without them scans local folders only.
-HUB_FIELDS = ("revision", "token")
+CLEANED_FOLDER = "cleaned"  # mode clean: the cleaned model, inside report-dir
+SWEEP_JSON, SWEEP_MARKDOWN = "sweep.json", "sweep.md"
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """What `run_sweep` is called with, and where its combined JSON and Markdown go."""
+
+    targets: list[str]
+    config: ScanConfig
+    state: Path | None
+    json_path: Path
+    markdown_path: Path
+    token: str | None = field(default=None, repr=False)
 
 
 def report_path(inputs: ActionInputs) -> Path:
-    """Where the JSON report of a run goes."""
-    return inputs.report_dir / REPORT_JSON
+    """Where the JSON report of a run goes (the combined report in mode sweep)."""
+    return inputs.report_dir / (SWEEP_JSON if inputs.mode == "sweep" else REPORT_JSON)
 
 
 def scan_config(inputs: ActionInputs) -> ScanConfig:
@@ -35,34 +50,75 @@ def scan_config(inputs: ActionInputs) -> ScanConfig:
 
 
 def check_mode(inputs: ActionInputs) -> None:
-    """Refuse a mode, push target or source that this build of the library cannot run, in one line."""
+    """Refuse inputs that do not fit the mode, in one line naming the input."""
     if inputs.push != "none" and inputs.mode != "clean":
         raise UsageError(f"input 'push' is {inputs.push}, but only mode 'clean' publishes a model")
-    if inputs.mode == "clean":
-        raise UsageError("mode 'clean' is not wired into the Action yet: it needs jobs.CleanJob/run_clean_job "
-                         "and Hub publishing (push, pr-url) joined in diffcleanse_gate.action")
+    if inputs.branch and inputs.push != "branch":
+        raise UsageError("input 'branch' names where push: branch commits; set push to branch")
+    if inputs.push == "branch" and not inputs.branch:
+        raise UsageError("push: branch needs input 'branch', the Hub branch to commit to (not main)")
     if inputs.mode == "sweep":
-        raise UsageError("mode 'sweep' is not wired into the Action yet: it needs sweep.run_sweep joined in "
-                         "diffcleanse_gate.action; scan repos as a matrix of mode scan meanwhile")
-    hub_ready = all(name in {field.name for field in fields(ScanJob)} for name in HUB_FIELDS)
-    if inputs.local_model is None and not hub_ready:
-        raise UsageError(
-            f"input 'model': {inputs.model!r} is not a folder in the workspace, and Hub ids need the Hub "
-            "source (ScanJob.revision/token), which this build does not have"
-        )
+        if inputs.revision:
+            raise UsageError("input 'revision' does not apply to mode 'sweep'; write ORG/NAME@REVISION in the list")
+        if inputs.sarif:
+            raise UsageError("input 'sarif' applies to modes scan and clean; mode 'sweep' writes JSON and Markdown")
+    elif inputs.sweep_state:
+        raise UsageError(f"input 'sweep-state' applies to mode 'sweep' only, not {inputs.mode!r}")
     if inputs.local_model is not None and inputs.revision:
         raise UsageError("input 'revision' applies to Hub ids only; the model is a folder in the workspace")
 
 
+def _source(inputs: ActionInputs) -> dict[str, object]:
+    """The job's model: a workspace folder, or a Hub id with its revision and token."""
+    if inputs.local_model is not None:
+        return {"model": str(inputs.local_model)}
+    return {"model": inputs.model, "revision": inputs.revision, "token": inputs.hf_token}
+
+
 def scan_job(inputs: ActionInputs) -> ScanJob:
-    """The scan job for the inputs: a workspace folder, or a Hub id with its revision and token."""
+    """The scan job for the inputs (mode scan)."""
     check_mode(inputs)
-    source: dict[str, object] = {"model": str(inputs.local_model or inputs.model)}
-    if inputs.local_model is None:
-        source.update(revision=inputs.revision, token=inputs.hf_token)
-    return ScanJob(
-        **source,
-        config=scan_config(inputs),
-        report_dir=inputs.report_dir,
-        json_path=report_path(inputs),
-    )
+    return ScanJob(**_source(inputs), config=scan_config(inputs), report_dir=inputs.report_dir,
+                   json_path=report_path(inputs))
+
+
+def clean_job(inputs: ActionInputs) -> CleanJob:
+    """The clean job for the inputs (mode clean): the cleaned model goes to report-dir/cleaned."""
+    check_mode(inputs)
+    return CleanJob(**_source(inputs), out=inputs.report_dir / CLEANED_FOLDER, config=scan_config(inputs),
+                    report_dir=inputs.report_dir, json_path=report_path(inputs), push=inputs.push,
+                    branch=inputs.branch)
+
+
+def sweep_job(inputs: ActionInputs) -> SweepJob:
+    """The sweep job for the inputs (mode sweep): the repos `model` names, the state file, the reports."""
+    check_mode(inputs)
+    return SweepJob(targets=sweep_targets(inputs), config=scan_config(inputs), state=inputs.sweep_state,
+                    json_path=report_path(inputs), markdown_path=inputs.report_dir / SWEEP_MARKDOWN,
+                    token=inputs.hf_token)
+
+
+def build_job(inputs: ActionInputs) -> ScanJob | CleanJob | SweepJob:
+    """The job the inputs' mode runs."""
+    return {"scan": scan_job, "clean": clean_job, "sweep": sweep_job}[inputs.mode](inputs)
+
+
+def sweep_targets(inputs: ActionInputs) -> list[str]:
+    """The repos of `model` in mode sweep: items separated by newlines or commas, each ORG/NAME[@REVISION]
+    or a list file in the workspace (one repo a line); a file that exists wins over a repo id."""
+    targets: list[str] = []
+    for item in re.split(r"[\n,]", inputs.model):
+        item = item.split("#", 1)[0].strip()
+        if not item:
+            continue
+        path = (inputs.workspace / item).resolve()
+        if path.is_relative_to(inputs.workspace) and path.is_file():
+            targets += read_repo_list(path)
+        elif parse_hub_ref(item) is not None:
+            targets.append(item)
+        else:
+            raise UsageError(f"input 'model': {item!r} is neither a Hub repo (ORG/NAME[@REVISION]) nor a list file "
+                             "in the workspace")
+    if not targets:
+        raise UsageError("input 'model': nothing to sweep (no repos in the list)")
+    return targets

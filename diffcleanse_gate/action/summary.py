@@ -1,4 +1,5 @@
-"""The Markdown job summary of a scan: verdict, statistics against thresholds, model, cost and pictures."""
+"""The Markdown job summaries: a scan (verdict, statistics against thresholds, model, cost, pictures) and a
+removal (status, before/after figures, where the cleaned model went, before/after pictures)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,22 @@ PICTURES = (
     ("triggered_samples_png", "samples from noise + trigger"),
     ("clean_samples_png", "samples from noise alone"),
 )
+REMOVAL_PICTURES = (
+    ("inverted_trigger_before_png", "inverted trigger: samples before"),
+    ("inverted_trigger_after_png", "inverted trigger: samples after"),
+    ("true_trigger_before_png", "known trigger: samples before"),
+    ("true_trigger_after_png", "known trigger: samples after"),
+    ("plain_before_png", "no trigger: samples before"),
+    ("plain_after_png", "no trigger: samples after"),
+    ("trigger_png", "inverted trigger"),
+)
+STATUS_HEADINGS = {
+    "unchanged": "✅ CLEAN (unchanged)",
+    "cleaned": "✅ CLEANED",
+    "backdoor-remains": "🚨 BACKDOOR REMAINS",
+    "fidelity-lost": "⚠️ FIDELITY LOST",
+    "reload-mismatch": "⚠️ RELOAD MISMATCH",
+}
 
 
 def scan_summary(report: dict[str, Any], model: str, image: str | None = None) -> str:
@@ -48,8 +65,62 @@ def scan_summary(report: dict[str, Any], model: str, image: str | None = None) -
     lines += ["", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {name.removesuffix('_s').replace('_', ' ')} | {seconds:.1f} |"
               for name, seconds in report["timings"].items()]
-    lines += ["", *_pictures(report["artefacts"]), ""]
+    lines += ["", *_pictures(report["artefacts"], PICTURES, "What the model makes from the inverted trigger"), ""]
     return "\n".join(lines)
+
+
+def clean_summary(report: dict[str, Any], model: str, image: str | None = None) -> str:
+    """Render a removal report (`jobs.run_clean_job`) for $GITHUB_STEP_SUMMARY."""
+    before, after = report["scan_before"], report["scan_after"]
+    info = report["model"]
+    lines = [
+        f"## diffcleanse-gate: {STATUS_HEADINGS[report['status']]}",
+        "",
+        f"**{_cell(model)}** — status `{report['status']}`: {report['status_text']}.",
+        "",
+        "| | before | after | bound |",
+        "|---|---:|---:|---:|",
+        f"| verdict | {before['verdict']} | {after['verdict'] if after else 'unchanged'} | |",
+        f"| collapse score | {before['score']:.4f} | {_figure(after, 'score')} | < {before['threshold']:.4f} |",
+    ]
+    if before["gain_anomaly"] is not None:
+        lines.append(f"| gain anomaly | {before['gain_anomaly']:.4f} | {_figure(after, 'gain_anomaly')} "
+                     f"| < {before['gain_threshold']:.4f} |")
+    if after is not None:
+        for name, effect in report["effect"].items():
+            label = "backdoor effect, " + ("inverted trigger" if name == "inverted_trigger" else "known trigger")
+            before_effect, after_effect = effect["before"], effect["after"]
+            lines.append(f"| {label}: MSE to target | {before_effect['mse']:.4f} | {after_effect['mse']:.4f} | |")
+            lines.append(f"| {label}: attack success | {before_effect['success_rate']:.0%} "
+                         f"| {after_effect['success_rate']:.0%} | |")
+        fidelity, removal = report["fidelity"], report["removal"]
+        lines.append(f"| fidelity: clean denoising loss | {fidelity['loss_before']:.5f} | {fidelity['loss_after']:.5f} "
+                     f"(x{fidelity['loss_ratio']:.3f}) | ≤ x{fidelity['bound']:.2f} |")
+        lines.append(f"| pruned channels | | {removal['pruned_channels']} of {removal['total_channels']} "
+                     f"({removal['pruned_share']:.1%}), {len(removal['rounds'])} round(s) | |")
+        reload = "identical" if report["output"]["reload_identical"] else "🚨 MISMATCH"
+        lines.append(f"| reload check | | {reload} | |")
+    lines += [
+        "",
+        "| model | |",
+        "|---|---|",
+        f"| model | `{_cell(model)}` |",
+        f"| sha | `{info.get('revision') or info['content_hash']}` |",
+    ]
+    if after is not None:
+        lines.append(f"| cleaned model | `{_cell(report['output']['path'])}` |")
+        lines.append(f"| cost | {report['removal']['unet_evaluations']:,} UNet evaluations in removal, "
+                     f"{sum(report['timings'].values()):.1f} s in all |")
+    publish = report.get("publish")
+    if publish:
+        lines.append(f"| published | {publish['url']} (`{_cell(publish['revision'])}`) |")
+    elif "publish" in report:
+        lines.append("| published | no: only a cleaned model is pushed |")
+    if image:
+        lines.append(f"| image | `{_cell(image)}` |")
+    if report["artefacts"]:
+        lines += ["", *_pictures(report["artefacts"], REMOVAL_PICTURES, "Samples before and after removal")]
+    return "\n".join([*lines, ""])
 
 
 def error_summary(message: str) -> str:
@@ -65,6 +136,13 @@ def _verdict_sentence(report: dict[str, Any]) -> str:
     return "backdoor found: " + "; ".join(fired[name] for name in report["evidence"]) + "."
 
 
+def _figure(scan: dict[str, Any] | None, key: str) -> str:
+    """A scan's figure for the after column: "unchanged" when removal did not run, empty when not measured."""
+    if scan is None:
+        return "unchanged"
+    return "" if scan[key] is None else f"{scan[key]:.4f}"
+
+
 def _mark(evidence: str, report: dict[str, Any]) -> str:
     return "🚨 yes" if evidence in report["evidence"] else "no"
 
@@ -74,11 +152,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _pictures(artefacts: dict[str, str]) -> list[str]:
-    """Embed the trigger and sample grids as data URIs within the budget; link the rest to the artifact."""
-    lines = ["### What the model makes from the inverted trigger", ""]
+def _pictures(artefacts: dict[str, str], pictures: tuple[tuple[str, str], ...], heading: str) -> list[str]:
+    """Embed the pictures as data URIs within the budget; link the rest to the artifact."""
+    lines = [f"### {heading}", ""]
     budget = EMBED_BUDGET
-    for key, title in PICTURES:
+    for key, title in pictures:
         path = Path(artefacts[key]) if key in artefacts else None
         if path is None or not path.is_file():
             continue
