@@ -54,19 +54,20 @@ def parse_outputs(text: str) -> dict[str, str]:
     return outputs
 
 
-def run_entrypoint(workspace: Path, inputs: dict[str, str]) -> Run:
+def run_entrypoint(workspace: Path, inputs: dict[str, str], environ: dict[str, str] | None = None) -> Run:
+    """Run the entrypoint in ``workspace``; offline unless ``environ`` (e.g. tests.hub_env.hub_environ) says."""
     workspace.mkdir(parents=True, exist_ok=True)
     files = workspace / "_runner_file_commands"
     files.mkdir(exist_ok=True)
     output, summary = files / "output", files / "summary"
     output.write_text("")
     summary.write_text("")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("INPUT_", "GITHUB_", "HF_TOKEN"))}
+    base = {**os.environ, "HF_HUB_OFFLINE": "1"} if environ is None else environ
+    env = {key: value for key, value in base.items() if not key.startswith(("INPUT_", "GITHUB_", "HF_TOKEN"))}
     env.update({
         "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "GITHUB_ACTIONS": "true",
         "GITHUB_WORKSPACE": str(workspace), "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/models", "GITHUB_RUN_ID": "42",
-        "HF_HUB_OFFLINE": "1",
     })
     env.update({f"INPUT_{name.upper()}": value for name, value in inputs.items()})
     result = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], cwd=workspace, env=env,
