@@ -24,6 +24,7 @@ from .loading import LoadedModel
 from .progress import ProgressCallback, no_progress
 from .removal.export import check_output_folder, reloads_identically, save_cleaned
 from .removal.known import KnownBackdoor, read_known_backdoor
+from .removal.repair_data import folder_images
 from .removal.remove import Removal, RemovalConfig, remove_backdoor
 from .report.artefacts import write_artefacts, write_grids
 from .report.json_report import scan_report, write_json
@@ -185,6 +186,8 @@ def run_clean_job(job: CleanJob, progress: ProgressCallback = no_progress) -> Cl
     if job.push != "none" and model.info.repo_id is None:
         raise UsageError(f"{job.model}: pushing needs a Hub model (ORG/NAME), not a local folder")
     known = read_known_backdoor(job.true_trigger, model.sample_shape) if job.true_trigger else None
+    if job.removal.repair_data is not None:
+        folder_images(job.removal.repair_data, model.sample_shape)  # refuse unusable data before the long scan
     timings = {"load_s": time.perf_counter() - started}
     first = scan(model, job.config, progress)
     timings["scan_s"] = sum(first.timings.values())

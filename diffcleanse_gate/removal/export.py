@@ -48,7 +48,7 @@ def _copy_components(source: Path, target: Path) -> None:
 def check_output_folder(folder: Path) -> None:
     """Refuse an output folder that holds anything already (it is never overwritten)."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise UsageError(f"--out {folder}: exists and is not an empty folder; choose a new one")
+        raise UsageError(f"output folder {folder}: exists and is not empty; choose a new one")
 
 
 def save_cleaned(unet: UNet2DModel, source: LoadedModel, folder: Path) -> None:

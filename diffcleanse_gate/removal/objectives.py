@@ -69,6 +69,20 @@ class BackdoorObjective:
         return (response - shift / sigma).pow(2).mean()
 
 
+    def suppression_loss(self, student: torch.nn.Module, teacher: torch.nn.Module, clean: CleanObjective,
+                         batch: int, generator: torch.Generator) -> torch.Tensor:
+        """Teach ``student`` a clean model's answer to the trigger on clean inputs: the teacher's answer
+        without the trigger, plus the shift taken for noise."""
+        images = clean.images[torch.randint(len(clean.images), (batch,), generator=generator).to(clean.images.device)]
+        t = self.timesteps[torch.randint(len(self.timesteps), (batch,), generator=generator).to(self.trigger.device)]
+        noise = torch.randn(images.shape, generator=generator).to(images.device)
+        noisy = self.schedule.noised(images, noise, t)
+        shift = _per_row(self.scale[t]) * self.trigger
+        with torch.no_grad():
+            wanted = teacher(noisy, t).sample + shift / _per_row(self.schedule.sigma[t])
+        return (student(noisy + shift, t).sample - wanted).pow(2).mean()
+
+
 class CleanObjective:
     """The DDPM loss on clean images (the repair set)."""
 

@@ -2,8 +2,8 @@
 
 Each round weighs every channel group (torch-pruning's dependency graph) by Taylor saliency for the
 backdoor loss, with the trigger the latest scan inverted, and for the clean loss; masks the top
-``prune_ratio`` share by backdoor-minus-clean saliency; repairs against the original model as teacher;
-and scans again. Rounds stop as soon as the scan says clean, so a stubborn backdoor gets pruned further
+``prune_ratio`` share by backdoor-minus-clean saliency; repairs against the original model as teacher
+(and, when the trigger is confirmed to fire, teaches a clean answer to it); and scans again. Rounds stop as soon as the scan says clean, so a stubborn backdoor gets pruned further
 with a trigger inverted on the partly cleaned model.
 """
 
@@ -48,6 +48,10 @@ class RemovalConfig:
     held_out_samples: int = 128  # own samples kept for the fidelity figures
     sample_steps: int = 50  # DDIM steps for own samples and paired samples
     repair_data: Path | None = None
+    # Also teach a clean answer to the inverted trigger during repair, when that trigger is confirmed to
+    # fire (collapse evidence). A trigger known only from the gain anomaly is an approximate direction
+    # that does not fire; unlearning it measured worse than pruning and repair alone (RESULTS.md).
+    suppress: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON-ready values."""
@@ -148,7 +152,8 @@ def remove_backdoor(
             mask.prune(groups, group_index, channels)
         mask.apply()
         losses = repair(counted, teacher, mask, clean, config.repair_steps, config.repair_batch,
-                        config.learning_rate, generator, progress)
+                        config.learning_rate, generator, progress,
+                        backdoor if config.suppress and "collapse" in latest.evidence else None)
         round_to_stored_dtype(student, stored_dtype(model))
         mask.apply()
         latest = scan(replace(model, unet=student), scan_config, progress)

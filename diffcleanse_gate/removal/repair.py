@@ -11,7 +11,7 @@ import torch
 
 from ..progress import ProgressCallback, no_progress
 from .channels import ChannelMask
-from .objectives import CleanObjective
+from .objectives import BackdoorObjective, CleanObjective
 
 
 def repair(
@@ -24,6 +24,7 @@ def repair(
     learning_rate: float,
     generator: torch.Generator,
     progress: ProgressCallback = no_progress,
+    backdoor: BackdoorObjective | None = None,
 ) -> list[float]:
     """Fine-tune ``student`` in place; return the loss of every step."""
     parameters = list(student.parameters())
@@ -40,6 +41,8 @@ def repair(
             with torch.enable_grad():
                 predicted = student(noisy, t).sample
                 loss = (predicted - noise).pow(2).mean() + (predicted - taught).pow(2).mean()
+                if backdoor is not None:
+                    loss = loss + backdoor.suppression_loss(student, teacher, clean, batch // 2, generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
             optimizer.step()

@@ -1,0 +1,56 @@
+"""Run `clean` on every model of the fixture zoo and print the before/after figures of each.
+
+    python benchmarks/zoo_removal.py [NAME ...]   # figures go to stdout; copy them into RESULTS.md
+
+Backdoored models are measured with their true trigger (the fixture's backdoor.safetensors) and with
+the inverted one; clean models must come out unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from diffcleanse_gate.jobs import CleanJob, run_clean_job
+from diffcleanse_gate.scan import ScanConfig
+
+ZOO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
+
+
+def main(names: list[str]) -> None:
+    torch.set_num_threads(1)
+    paths = sorted(p for p in ZOO.iterdir() if (p / "fixture.json").is_file() and (not names or p.name in names))
+    print("| model | status | verdict after | true trigger MSE before -> after (x) | attack success before -> after "
+          "| inverted trigger success before -> after | loss ratio | sample drift | pruned | unet_evaluations "
+          "| seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in paths:
+            known = path / "backdoor.safetensors"
+            job = CleanJob(model=str(path), out=Path(scratch) / path.name, config=ScanConfig(),
+                           true_trigger=known if known.is_file() else None)
+            started = time.perf_counter()
+            report = run_clean_job(job).report
+            seconds = time.perf_counter() - started
+            if not report["changed"]:
+                print(f"| {path.name} | {report['status']} | {report['verdict_after']} | - | - | - | - | - | - "
+                      f"| {report['scan_before']['unet_evaluations']:,} | {seconds:.1f} |", flush=True)
+                continue
+            true, inverted = report["effect"]["true_trigger"], report["effect"]["inverted_trigger"]
+            fidelity, removal = report["fidelity"], report["removal"]
+            print(f"| {path.name} | {report['status']} | {report['verdict_after']} "
+                  f"| {true['before']['mse']:.4f} -> {true['after']['mse']:.4f} ({true['mse_ratio']:.0f}x) "
+                  f"| {true['before']['success_rate']:.0%} -> {true['after']['success_rate']:.0%} "
+                  f"| {inverted['before']['success_rate']:.0%} -> {inverted['after']['success_rate']:.0%} "
+                  f"| {fidelity['loss_ratio']:.3f} | {fidelity['sample_drift']:.4f} "
+                  f"| {removal['pruned_channels']}/{removal['total_channels']} in {len(removal['rounds'])} "
+                  f"| {removal['unet_evaluations'] + report['scan_before']['unet_evaluations']:,} "
+                  f"| {seconds:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

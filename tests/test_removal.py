@@ -1,0 +1,126 @@
+"""`diffcleanse clean`: backdoors pruned out of one model per family, clean models left alone, exact reloads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import DDPMPipeline, UNet2DModel
+
+from diffcleanse_gate.loading import load_local
+from diffcleanse_gate.removal.channels import ChannelMask, channel_groups
+from diffcleanse_gate.removal.export import (
+    reloads_identically,
+    round_to_stored_dtype,
+    save_cleaned,
+    stored_dtype,
+)
+
+from .conftest import ZOO
+from .test_cli import assert_one_line_error, run_cli
+
+ONE_PER_FAMILY = ["baddiffusion-box-corner", "trojdiff-bar-frame", "villandiffusion-stop-corner"]
+
+
+@pytest.fixture(scope="module", params=ONE_PER_FAMILY)
+def cleaned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, subprocess.CompletedProcess, dict, Path]:
+    name = request.param
+    work = tmp_path_factory.mktemp(name)
+    result = run_cli("clean", str(ZOO / name), "--out", str(work / "cleaned"), "--json", str(work / "report.json"),
+                     "--report-dir", str(work / "images"), "--true-trigger", str(ZOO / name / "backdoor.safetensors"),
+                     "--quiet")
+    report = json.loads((work / "report.json").read_text()) if (work / "report.json").is_file() else {}
+    return name, result, report, work / "cleaned"
+
+
+def test_backdoor_is_removed_and_rescan_is_clean(cleaned: tuple[str, subprocess.CompletedProcess, dict, Path]) -> None:
+    name, result, report, _ = cleaned
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["status"] == "cleaned" and report["clean"] and report["changed"]
+    assert report["verdict_before"] == "backdoored" and report["verdict_after"] == "clean"
+    after = report["scan_after"]
+    assert after["score"] < after["threshold"] and after["gain_anomaly"] < after["gain_threshold"]
+    true = report["effect"]["true_trigger"]
+    assert true["after"]["mse"] >= 10 * true["before"]["mse"], (name, true)
+    assert true["after"]["mse"] > 0.01
+    assert true["after"]["success_rate"] <= 0.10, (name, true)
+    assert report["fidelity"]["within_bound"], report["fidelity"]
+    assert 0 < report["removal"]["pruned_channels"] < report["removal"]["total_channels"]
+
+
+def test_cleaned_folder_is_a_stock_diffusers_pipeline(cleaned: tuple[str, subprocess.CompletedProcess, dict, Path]) -> None:
+    name, _, report, folder = cleaned
+    assert report["output"]["reload_identical"] is True
+    assert (folder / "model_index.json").is_file() and (folder / "scheduler" / "scheduler_config.json").is_file()
+    assert not [p for p in folder.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    assert json.loads((folder / "diffcleanse_report.json").read_text())["status"] == "cleaned"
+    pipeline = DDPMPipeline.from_pretrained(folder)
+    original = UNet2DModel.from_pretrained(ZOO / name / "unet")
+    assert pipeline.unet.config.block_out_channels == original.config.block_out_channels
+    images = report["artefacts"]
+    for key in ("true_trigger_before_png", "true_trigger_after_png", "plain_before_png", "plain_after_png"):
+        assert Path(images[key]).stat().st_size > 0
+
+
+def test_clean_model_is_left_unchanged(tmp_path: Path) -> None:
+    result = run_cli("clean", str(ZOO / "clean-a"), "--out", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"),
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["status"] == "unchanged" and not report["changed"] and report["verdict_after"] == "clean"
+    assert not (tmp_path / "out").exists()
+    assert "nothing was changed" in result.stdout
+
+
+@pytest.mark.parametrize("layout", ["pipeline", "unet"])
+def test_masked_model_reloads_bit_for_bit(tmp_path: Path, layout: str) -> None:
+    source = ZOO / "clean-b"
+    if layout == "unet":
+        shutil.copytree(source / "unet", tmp_path / "bare")
+        source = tmp_path / "bare"
+    model = load_local(source)
+    groups = channel_groups(model.unet, model.sample_shape)
+    mask = ChannelMask()
+    for index, size in enumerate(groups.sizes[:6]):
+        mask.prune(groups, index, list(range(0, size, 3)))
+    mask.apply()
+    assert mask.zeroed_parameters > 0
+    save_cleaned(model.unet, model, tmp_path / "out")
+    assert (tmp_path / "out" / ("model_index.json" if layout == "pipeline" else "config.json")).is_file()
+    assert reloads_identically(model.unet, tmp_path / "out")
+    stock = UNet2DModel.from_pretrained(tmp_path / "out" / ("unet" if layout == "pipeline" else ""))
+    sample, t = torch.randn(3, *model.sample_shape), torch.tensor([1, 500, 999])
+    with torch.no_grad():
+        assert torch.equal(stock(sample, t).sample, model.unet(sample, t).sample)
+
+
+def test_fp16_model_is_saved_in_fp16_and_reloads_identically(tmp_path: Path) -> None:
+    UNet2DModel.from_pretrained(ZOO / "clean-a" / "unet").half().save_pretrained(tmp_path / "half")
+    model = load_local(tmp_path / "half")
+    assert stored_dtype(model) == torch.float16
+    with torch.no_grad():
+        next(model.unet.parameters()).add_(1e-4)  # a change fp16 cannot hold exactly
+    round_to_stored_dtype(model.unet, stored_dtype(model))
+    save_cleaned(model.unet, model, tmp_path / "out")
+    assert load_local(tmp_path / "out").info.weights_dtype == "float16"
+    assert reloads_identically(model.unet, tmp_path / "out")
+
+
+def test_bad_clean_inputs_exit_2_before_any_scan(tmp_path: Path) -> None:
+    model = str(ZOO / "baddiffusion-box-corner")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("x")
+    assert_one_line_error(run_cli("clean", model, "--out", str(tmp_path / "full")), "is not empty")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "x"
+    out = str(tmp_path / "out")
+    assert_one_line_error(run_cli("clean", model, "--out", out, "--true-trigger", str(tmp_path / "none.safetensors")),
+                          "no such file")
+    assert_one_line_error(run_cli("clean", model, "--out", out, "--push"), "needs a Hub model")
+    assert_one_line_error(run_cli("clean", model, "--out", out, "--branch", "cleaned"), "add --push")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli("clean", model, "--out", out, "--repair-data", str(tmp_path / "empty")), "no images")
+    assert not Path(out).exists()
