@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from huggingface_hub.utils import disable_progress_bars
@@ -23,6 +25,7 @@ from .scan import ScanConfig, resolve_device
 from .sweep import SweepEntry, SweepState, read_repo_list, run_sweep, search_repos
 
 EXIT_CLEAN, EXIT_BACKDOOR, EXIT_ERROR = 0, 1, 2
+Outcome = TypeVar("Outcome")
 
 
 def _positive_int(text: str) -> int:
@@ -65,24 +68,44 @@ def _add_hub_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the stored login); never printed")
 
 
+def _add_model_options(cmd: argparse.ArgumentParser) -> None:
+    """The model to work on and how to load it (scan, clean)."""
+    cmd.add_argument("model", help="a diffusers pipeline or UNet2DModel folder, or ORG/NAME[@REVISION] on the Hub")
+    cmd.add_argument("--resolution", type=_positive_int, help="image size to work at (default: the UNet's)")
+    cmd.add_argument("--allow-pickle", action="store_true",
+                     help="load pickle-only weights (with torch.load(weights_only=True))")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    cmd.add_argument("--revision", help="Hub models: branch, tag or commit sha (or write ORG/NAME@REVISION)")
+    cmd.add_argument("--subfolder", help="the model's folder inside the repo or local folder")
+    _add_hub_options(cmd)
+
+
+def _model_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The job fields that ``_add_model_options`` and the report options set."""
+    return {"model": args.model, "allow_pickle": args.allow_pickle, "resolution": args.resolution,
+            "report_dir": args.report_dir, "json_path": args.json, "revision": args.revision,
+            "subfolder": args.subfolder, "token": args.token}
+
+
+def _run_with_progress(args: argparse.Namespace, run: Callable[..., Outcome], job: Any) -> Outcome:
+    """Run a job with rich progress bars on stderr, or silently with ``--quiet``."""
+    if args.quiet:
+        disable_progress_bars()
+        return run(job)
+    with rich_progress(Console(stderr=True)) as progress:
+        return run(job, progress)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffcleanse", description="Find trained-in backdoors in diffusion models.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     scan_cmd = commands.add_parser("scan", help="scan a diffusers model folder for a backdoor")
-    scan_cmd.add_argument("model", help="a diffusers pipeline folder (model_index.json) or UNet2DModel folder")
     scan_cmd.add_argument("--json", type=Path, help="write the machine-readable report here")
     scan_cmd.add_argument("--report-dir", type=Path, help="write trigger and sample images here")
     _add_scan_settings(scan_cmd)
-    scan_cmd.add_argument("--resolution", type=_positive_int, help="image size to scan at (default: the UNet's)")
-    scan_cmd.add_argument("--allow-pickle", action="store_true",
-                          help="load pickle-only weights (with torch.load(weights_only=True))")
-    scan_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
-    scan_cmd.add_argument("--revision", help="Hub models: branch, tag or commit sha (or write ORG/NAME@REVISION)")
-    scan_cmd.add_argument("--subfolder", help="the model's folder inside the repo or local folder")
-    _add_hub_options(scan_cmd)
+    _add_model_options(scan_cmd)
     clean_cmd = commands.add_parser("clean", help="scan a model and, if it is backdoored, prune the backdoor out")
-    clean_cmd.add_argument("model", help="a diffusers folder, or ORG/NAME[@REVISION] on the Hub")
     clean_cmd.add_argument("--out", type=Path, required=True,
                            help="new folder for the cleaned model (same layout as the input, safetensors only)")
     clean_cmd.add_argument("--json", type=Path, help="write the removal report here (also written into --out)")
@@ -100,16 +123,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="safetensors file with the known 'trigger' (and 'target') to measure removal with")
     clean_cmd.add_argument("--effect-steps", type=_positive_int, default=CleanJob.effect_steps,
                            help="sampler steps when measuring the backdoor effect before and after")
-    clean_cmd.add_argument("--resolution", type=_positive_int, help="image size to work at (default: the UNet's)")
-    clean_cmd.add_argument("--allow-pickle", action="store_true",
-                           help="load pickle-only weights (with torch.load(weights_only=True))")
-    clean_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
-    clean_cmd.add_argument("--revision", help="Hub models: branch, tag or commit sha (or write ORG/NAME@REVISION)")
-    clean_cmd.add_argument("--subfolder", help="the model's folder inside the repo or local folder")
     clean_cmd.add_argument("--push", nargs="?", const="pr", default="none", choices=PUSH_MODES,
                            help="publish the cleaned model to its Hub repo: pr (default when given), branch, main")
     clean_cmd.add_argument("--branch", help="with --push branch: the branch to commit to (created if missing)")
-    _add_hub_options(clean_cmd)
+    _add_model_options(clean_cmd)
     sweep_cmd = commands.add_parser("sweep", help="scan many Hub repos, skipping shas already scanned")
     sweep_cmd.add_argument("repos", nargs="*", help="ORG/NAME[@REVISION] repos (besides --list, --author, --search)")
     sweep_cmd.add_argument("--list", type=Path, dest="list_file", help="a file of repos, one ORG/NAME[@REVISION] a line")
@@ -149,23 +166,7 @@ def _scan_config(args: argparse.Namespace) -> ScanConfig:
 
 
 def _run_scan(args: argparse.Namespace, console: Console) -> int:
-    job = ScanJob(
-        model=args.model,
-        config=_scan_config(args),
-        allow_pickle=args.allow_pickle,
-        resolution=args.resolution,
-        report_dir=args.report_dir,
-        json_path=args.json,
-        revision=args.revision,
-        subfolder=args.subfolder,
-        token=args.token,
-    )
-    if args.quiet:
-        disable_progress_bars()
-        outcome = run_scan_job(job)
-    else:
-        with rich_progress(Console(stderr=True)) as progress:
-            outcome = run_scan_job(job, progress)
+    outcome = _run_with_progress(args, run_scan_job, ScanJob(config=_scan_config(args), **_model_fields(args)))
     render_scan(outcome.report, console)
     return EXIT_BACKDOOR if outcome.result.backdoored else EXIT_CLEAN
 
@@ -173,31 +174,18 @@ def _run_scan(args: argparse.Namespace, console: Console) -> int:
 def _run_clean(args: argparse.Namespace, console: Console) -> int:
     if args.branch and args.push == "none":
         raise UsageError("--branch names where --push commits; add --push")
-    push = "branch" if args.branch and args.push == "pr" else args.push
     job = CleanJob(
-        model=args.model,
         out=args.out,
         config=_scan_config(args),
         removal=replace(RemovalConfig(), prune_ratio=args.prune_ratio, rounds=args.rounds,
                         repair_steps=args.repair_steps, repair_data=args.repair_data),
         true_trigger=args.true_trigger,
         effect_steps=args.effect_steps,
-        allow_pickle=args.allow_pickle,
-        resolution=args.resolution,
-        report_dir=args.report_dir,
-        json_path=args.json,
-        revision=args.revision,
-        subfolder=args.subfolder,
-        token=args.token,
-        push=push,
+        push="branch" if args.branch and args.push == "pr" else args.push,
         branch=args.branch,
+        **_model_fields(args),
     )
-    if args.quiet:
-        disable_progress_bars()
-        outcome = run_clean_job(job)
-    else:
-        with rich_progress(Console(stderr=True)) as progress:
-            outcome = run_clean_job(job, progress)
+    outcome = _run_with_progress(args, run_clean_job, job)
     render_clean(outcome.report, console)
     return EXIT_CLEAN if outcome.clean else EXIT_BACKDOOR
 
