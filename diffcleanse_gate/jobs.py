@@ -24,8 +24,8 @@ from .loading import LoadedModel
 from .progress import ProgressCallback, no_progress
 from .removal.export import check_output_folder, reloads_identically, save_cleaned
 from .removal.known import KnownBackdoor, read_known_backdoor
-from .removal.repair_data import folder_images
 from .removal.remove import Removal, RemovalConfig, remove_backdoor
+from .removal.repair_data import folder_images
 from .report.artefacts import write_artefacts, write_grids
 from .report.json_report import scan_report, write_json
 from .report.removal_report import clean_report, removal_status
@@ -111,7 +111,8 @@ class CleanOutcome:
 
 
 def _effects(job: CleanJob, model: LoadedModel, first: ScanResult, cleaned: torch.nn.Module,
-             known: KnownBackdoor | None) -> tuple[dict[str, tuple[AttackEffect, AttackEffect]], dict[str, torch.Tensor]]:
+             known: KnownBackdoor | None, progress: ProgressCallback,
+             ) -> tuple[dict[str, tuple[AttackEffect, AttackEffect]], dict[str, torch.Tensor]]:
     """Backdoor effect before and after, with the inverted trigger and, when known, the true one."""
     sample = partial(triggered_samples, scheduler_config=model.scheduler_config, num_samples=job.effect_samples,
                      num_inference_steps=job.effect_steps, sampler=job.config.sampler, seed=job.config.seed)
@@ -120,15 +121,16 @@ def _effects(job: CleanJob, model: LoadedModel, first: ScanResult, cleaned: torc
     triggers = {"inverted_trigger": (first.trigger, None)}
     if known is not None:
         triggers["true_trigger"] = (known.trigger, known.target)
-    for name, (trigger, target) in triggers.items():
+    triggers["plain"] = (torch.zeros_like(first.trigger), None)
+    for done, (name, (trigger, target)) in enumerate(triggers.items()):
         before = sample(model.unet, trigger=trigger)
         after = sample(cleaned, trigger=trigger)
-        # With no known target, the target is what the original model makes from the trigger, on average.
-        reference = before.mean(0) if target is None else target
-        effects[name] = (effect_on(before, reference), effect_on(after, reference))
         images[f"{name}_before"], images[f"{name}_after"] = before, after
-    plain = torch.zeros_like(first.trigger)
-    images["plain_before"], images["plain_after"] = sample(model.unet, trigger=plain), sample(cleaned, trigger=plain)
+        progress("effect before/after", done + 1, len(triggers))
+        if name != "plain":
+            # With no known target, the target is what the original model makes from the trigger, on average.
+            reference = before.mean(0) if target is None else target
+            effects[name] = (effect_on(before, reference), effect_on(after, reference))
     return effects, images
 
 
@@ -206,7 +208,7 @@ def run_clean_job(job: CleanJob, progress: ProgressCallback = no_progress) -> Cl
     identical = reloads_identically(removal.unet, job.out, job.config.seed)
     timings["save_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    effects, images = _effects(job, model, first, removal.unet, known)
+    effects, images = _effects(job, model, first, removal.unet, known, progress)
     timings["effect_s"] = time.perf_counter() - started
     artefacts = {}
     if job.report_dir:

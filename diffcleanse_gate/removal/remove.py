@@ -21,7 +21,7 @@ from diffusers import UNet2DModel
 
 from ..counting import CountingUNet
 from ..loading import LoadedModel
-from ..progress import ProgressCallback, no_progress
+from ..progress import ProgressCallback, no_progress, prefixed
 from ..sampling import build_scheduler
 from ..scan import ScanConfig, ScanResult, resolve_device, scan
 from .channels import ChannelMask, channel_groups
@@ -94,7 +94,7 @@ class Removal:
 
 
 def _clean_images(model: LoadedModel, teacher: CountingUNet, config: RemovalConfig, generator: torch.Generator,
-                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor, str]:
+                  device: torch.device, progress: ProgressCallback) -> tuple[torch.Tensor, torch.Tensor, str]:
     """Repair images and held-out images, from a folder or from the model's own samples."""
     if config.repair_data is not None:
         images = folder_images(config.repair_data, model.sample_shape)
@@ -103,7 +103,8 @@ def _clean_images(model: LoadedModel, teacher: CountingUNet, config: RemovalConf
         source = f"folder {config.repair_data} ({len(images)} images)"
         return images[order[keep:]].to(device), images[order[:keep]].to(device), source
     count = config.repair_samples + config.held_out_samples
-    images = own_samples(teacher, model.scheduler_config, model.sample_shape, count, config.sample_steps, generator)
+    images = own_samples(teacher, model.scheduler_config, model.sample_shape, count, config.sample_steps, generator,
+                         progress=progress)
     source = f"own samples ({config.repair_samples} for repair, {config.held_out_samples} held out)"
     return images[: config.repair_samples], images[config.repair_samples :], source
 
@@ -126,7 +127,7 @@ def remove_backdoor(
     schedule = NoiseSchedule.from_alphas_cumprod(scheduler.alphas_cumprod, device)
 
     started = time.perf_counter()
-    repair_images, held_out_images, data_source = _clean_images(model, teacher, config, generator, device)
+    repair_images, held_out_images, data_source = _clean_images(model, teacher, config, generator, device, progress)
     clean = CleanObjective(repair_images, schedule)
     timings["clean_data_s"] = time.perf_counter() - started
 
@@ -140,11 +141,11 @@ def remove_backdoor(
         backdoor = BackdoorObjective(latest.trigger, latest.trigger_probe, scheduler.betas, schedule)
         salient_backdoor = taylor_saliency(
             counted, groups, partial(backdoor.loss, batch=config.saliency_batch, generator=generator),
-            config.saliency_batches, f"saliency {number + 1}", progress,
+            config.saliency_batches, f"round {number + 1}: backdoor saliency", progress,
         )
         salient_clean = taylor_saliency(
             counted, groups, partial(clean.loss, batch=config.saliency_batch, generator=generator),
-            config.saliency_batches, f"saliency {number + 1}", progress,
+            config.saliency_batches, f"round {number + 1}: clean saliency", progress,
         )
         chosen = backdoor_channels(salient_backdoor, salient_clean, config.prune_ratio, pruned)
         pruned[chosen] = True
@@ -153,10 +154,11 @@ def remove_backdoor(
         mask.apply()
         losses = repair(counted, teacher, mask, clean, config.repair_steps, config.repair_batch,
                         config.learning_rate, generator, progress,
-                        backdoor if config.suppress and "collapse" in latest.evidence else None)
+                        backdoor if config.suppress and "collapse" in latest.evidence else None,
+                        stage=f"round {number + 1}: repair")
         round_to_stored_dtype(student, stored_dtype(model))
         mask.apply()
-        latest = scan(replace(model, unet=student), scan_config, progress)
+        latest = scan(replace(model, unet=student), scan_config, prefixed(progress, f"round {number + 1}: re-scan "))
         rounds.append(RemovalRound(len(chosen), losses[-1] if losses else float("nan"), latest,
                                    time.perf_counter() - started))
         if not latest.backdoored:

@@ -25,6 +25,7 @@ def repair(
     generator: torch.Generator,
     progress: ProgressCallback = no_progress,
     backdoor: BackdoorObjective | None = None,
+    stage: str = "repair",
 ) -> list[float]:
     """Fine-tune ``student`` in place; return the loss of every step."""
     parameters = list(student.parameters())
@@ -48,7 +49,7 @@ def repair(
             optimizer.step()
             mask.apply()
             losses.append(loss.item())
-            progress("repair", step + 1, steps)
+            progress(stage, step + 1, steps)
     finally:
         student.eval()
         for parameter in parameters:

@@ -11,6 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import UsageError
+from ..progress import ProgressCallback, no_progress
 from ..sampling import build_scheduler, run_sampler
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -25,6 +26,7 @@ def own_samples(
     steps: int,
     generator: torch.Generator,
     max_batch: int = 256,
+    progress: ProgressCallback = no_progress,
 ) -> torch.Tensor:
     """``count`` images in [-1, 1] the model draws from plain noise with deterministic DDIM.
 
@@ -34,9 +36,11 @@ def own_samples(
     device = next(unet.parameters()).device
     scheduler = build_scheduler(scheduler_config, "ddim")
     images = []
-    for start in range(0, count, max_batch):
+    batches = -(-count // max_batch)
+    for index, start in enumerate(range(0, count, max_batch)):
         noise = torch.randn((min(max_batch, count - start), *shape), generator=generator).to(device)
         images.append(run_sampler(unet, scheduler, noise, steps, generator).clamp(-1, 1))
+        progress("own samples", index + 1, batches)
     return torch.cat(images)
 
 

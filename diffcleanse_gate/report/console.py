@@ -22,7 +22,7 @@ from ..progress import ProgressCallback
 @contextmanager
 def rich_progress(console: Console) -> Iterator[ProgressCallback]:
     """Yield a progress callback that drives one rich bar per stage."""
-    columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         tasks: dict[str, Any] = {}
 
@@ -87,7 +87,7 @@ def render_clean(report: dict[str, Any], console: Console) -> None:
                       f"{len(removal['rounds'])} round(s)")
         table.add_row("output", f"{report['output']['path']} (reloads identically: "
                       f"{str(report['output']['reload_identical']).lower()})")
-        table.add_row("cost", f"{removal['unet_evaluations']:,} UNet evaluations, "
+        table.add_row("removal cost", f"{removal['unet_evaluations']:,} UNet evaluations, "
                       f"{sum(report['timings'].values()):.1f} s")
     if report.get("publish"):
         table.add_row("published", report["publish"]["url"])
