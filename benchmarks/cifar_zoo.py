@@ -153,7 +153,8 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
         return functional_call(template, (p, b), (x, t)).sample
 
     losses = torch.zeros(count, device=device)
-    for _ in range(steps):
+    started = time.perf_counter()
+    for step in range(steps):
         x0 = images[torch.randint(0, len(images), (count, batch), generator=generator, device=device)]
         t = torch.randint(0, len(ab), (count, batch), generator=generator, device=device)
         eps = torch.randn(x0.shape, generator=generator, device=device)
@@ -171,6 +172,9 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
         losses.sum().backward()
         optimizer.step()
         schedule_lr.step()
+        if (step + 1) % 250 == 0:
+            print(f"  step {step + 1}/{steps}, {time.perf_counter() - started:.1f} s, "
+                  f"losses {[round(x, 4) for x in losses.tolist()]}", flush=True)
     for i, unet in enumerate(unets):
         unet.load_state_dict({name: value[i].detach() for name, value in params.items()})
         unet.eval().requires_grad_(False)
