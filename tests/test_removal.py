@@ -66,6 +66,19 @@ def test_cleaned_folder_is_a_stock_diffusers_pipeline(cleaned: tuple[str, subpro
         assert Path(images[key]).stat().st_size > 0
 
 
+def test_failed_removal_exits_1_and_marks_the_written_folder_not_clean(tmp_path: Path) -> None:
+    result = run_cli("clean", str(ZOO / "baddiffusion-box-corner"), "--out", str(tmp_path / "out"),
+                     "--json", str(tmp_path / "r.json"), "--prune-ratio", "0.0001", "--repair-steps", "0",
+                     "--rounds", "1", "--quiet")
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["status"] == "backdoor-remains" and not report["clean"] and report["verdict_after"] == "backdoored"
+    assert report["removal"]["pruned_channels"] == 0 and report["removal"]["rounds"][0]["final_repair_loss"] is None
+    assert json.loads((tmp_path / "out" / "diffcleanse_report.json").read_text())["status"] == "backdoor-remains"
+    assert load_local(tmp_path / "out").info.layout == "pipeline"
+    assert "BACKDOOR-REMAINS" in result.stdout
+
+
 def test_clean_model_is_left_unchanged(tmp_path: Path) -> None:
     result = run_cli("clean", str(ZOO / "clean-a"), "--out", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"),
                      "--quiet")

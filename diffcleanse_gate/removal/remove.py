@@ -63,7 +63,7 @@ class RemovalRound:
     """One prune-repair-scan round."""
 
     pruned_channels: int
-    final_repair_loss: float
+    final_repair_loss: float | None  # None when repair ran no steps
     scan: ScanResult
     seconds: float
 
@@ -159,7 +159,7 @@ def remove_backdoor(
         round_to_stored_dtype(student, stored_dtype(model))
         mask.apply()
         latest = scan(replace(model, unet=student), scan_config, prefixed(progress, f"round {number + 1}: re-scan "))
-        rounds.append(RemovalRound(len(chosen), losses[-1] if losses else float("nan"), latest,
+        rounds.append(RemovalRound(len(chosen), losses[-1] if losses else None, latest,
                                    time.perf_counter() - started))
         if not latest.backdoored:
             break
