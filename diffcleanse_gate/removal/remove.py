@@ -2,8 +2,9 @@
 
 Each round weighs every channel group (torch-pruning's dependency graph) by Taylor saliency for the
 backdoor loss, with the trigger the latest scan inverted, and for the clean loss; masks the top
-``prune_ratio`` share by backdoor-minus-clean saliency; repairs against the original model as teacher
-(and, when the trigger is confirmed to fire, teaches a clean answer to it); and scans again. Rounds stop as soon as the scan says clean, so a stubborn backdoor gets pruned further
+``prune_ratio`` share by backdoor-minus-clean saliency; repairs (against the original model as teacher
+and teaching a clean answer to the trigger when that trigger is confirmed to fire, on the clean loss
+alone otherwise); and scans again. Rounds stop as soon as the scan says clean, so a stubborn backdoor gets pruned further
 with a trigger inverted on the partly cleaned model.
 """
 
@@ -48,9 +49,10 @@ class RemovalConfig:
     held_out_samples: int = 128  # own samples kept for the fidelity figures
     sample_steps: int = 50  # DDIM steps for own samples and paired samples
     repair_data: Path | None = None
-    # Also teach a clean answer to the inverted trigger during repair, when that trigger is confirmed to
-    # fire (collapse evidence). A trigger known only from the gain anomaly is an approximate direction
-    # that does not fire; unlearning it measured worse than pruning and repair alone (RESULTS.md).
+    # With a trigger confirmed to fire (collapse evidence), repair distils from the original model and
+    # also teaches a clean answer to the trigger. A trigger known only from the gain anomaly is an
+    # approximate direction that does not fire: unlearning it measured worse, and distilling from the
+    # backdoored teacher carried the backdoor back, so repair then uses the clean loss alone (RESULTS.md).
     suppress: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,10 +154,11 @@ def remove_backdoor(
         for group_index, channels in split_by_group(chosen, groups.sizes).items():
             mask.prune(groups, group_index, channels)
         mask.apply()
+        confirmed = "collapse" in latest.evidence  # the inverted trigger really makes the sampler collapse
         losses = repair(counted, teacher, mask, clean, config.repair_steps, config.repair_batch,
                         config.learning_rate, generator, progress,
-                        backdoor if config.suppress and "collapse" in latest.evidence else None,
-                        stage=f"round {number + 1}: repair")
+                        backdoor if confirmed and config.suppress else None,
+                        stage=f"round {number + 1}: repair", teacher_weight=1.0 if confirmed else 0.0)
         round_to_stored_dtype(student, stored_dtype(model))
         mask.apply()
         latest = scan(replace(model, unet=student), scan_config, prefixed(progress, f"round {number + 1}: re-scan "))
