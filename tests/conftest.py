@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from .hub_server import HubServer
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 torch.set_num_threads(1)
@@ -29,3 +34,14 @@ def fixture_record(name: str) -> dict:
 def zoo() -> Path:
     """The folder holding the fixture models."""
     return ZOO
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubServer]:
+    """A fresh loopback Hub for one test, with the in-process huggingface_hub pointed at it."""
+    from .hub_env import start_hub, use_hub_in_process
+
+    server = start_hub()
+    use_hub_in_process(monkeypatch, server, tmp_path / "hf")
+    yield server
+    server.__exit__()

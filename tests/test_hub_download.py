@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,8 @@ from diffcleanse_gate.hub.refs import HubRef, parse_hub_ref
 from diffcleanse_gate.loading import load_local
 
 from .conftest import ZOO
-from .hub_env import READ_TOKEN, hub_environ, run_cli, start_hub, use_hub_in_process
+from .hub_env import READ_TOKEN, hub_environ, run_cli, start_hub
 from .hub_server import HubServer
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubServer]:
-    server = start_hub()
-    use_hub_in_process(monkeypatch, server, tmp_path / "hf")
-    yield server
-    server.__exit__()
 
 
 def _sha(server: HubServer, repo: str, revision: str) -> str:

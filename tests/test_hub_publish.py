@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import torch
 from diffusers import DDPMPipeline
 
-from diffcleanse_gate.errors import HubAccessError, HubError, StaleRevisionError, UsageError
+from diffcleanse_gate.errors import (
+    HubAccessError,
+    HubError,
+    StaleRevisionError,
+    UsageError,
+)
 from diffcleanse_gate.hub.card import END, START, card_section, merge_card
 from diffcleanse_gate.hub.download import download
 from diffcleanse_gate.hub.publish import publish_cleaned
@@ -18,20 +20,12 @@ from diffcleanse_gate.loading import load_local
 from diffcleanse_gate.scan import ScanConfig, scan
 
 from .conftest import ZOO
-from .hub_env import READ_TOKEN, WRITE_TOKEN, start_hub, use_hub_in_process
+from .hub_env import READ_TOKEN, WRITE_TOKEN
 from .hub_server import HubServer
 
 CLEANED = ZOO / "clean-a"  # stands in for a cleaned model: a clean diffusers folder
 FIGURES = {"verdict": {"before": "backdoored", "after": "clean"}, "score_before": 0.93, "score_after": 0.04,
            "attack_mse": {"before": 0.002, "after": 0.21}, "fidelity": 0.987}
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubServer]:
-    server = start_hub()
-    use_hub_in_process(monkeypatch, server, tmp_path / "hf")
-    yield server
-    server.__exit__()
 
 
 def _section(sha: str) -> str:

@@ -50,11 +50,7 @@ def scan_summary(report: dict[str, Any], model: str, image: str | None = None) -
         lines.append(f"| gain anomaly | {report['gain_anomaly']:.4f} | {report['gain_threshold']:.4f} "
                      f"| {_mark('gain', report)} |")
     lines += [
-        "",
-        "| model | |",
-        "|---|---|",
-        f"| model | `{_cell(model)}` |",
-        f"| sha | `{info.get('revision') or info['content_hash']}` |",
+        *_model_rows(model, info),
         f"| layout | {info['layout']}, {info['weights_dtype']} {info['weights_format']} |",
         f"| sampler | {report['sampler']}, {report['sampler_steps']} steps, seed {report['seed']} |",
         f"| device | {report['settings']['device']} |",
@@ -100,13 +96,7 @@ def clean_summary(report: dict[str, Any], model: str, image: str | None = None) 
                      f"({removal['pruned_share']:.1%}), {len(removal['rounds'])} round(s) | |")
         reload = "identical" if report["output"]["reload_identical"] else "🚨 MISMATCH"
         lines.append(f"| reload check | | {reload} | |")
-    lines += [
-        "",
-        "| model | |",
-        "|---|---|",
-        f"| model | `{_cell(model)}` |",
-        f"| sha | `{info.get('revision') or info['content_hash']}` |",
-    ]
+    lines += _model_rows(model, info)
     if after is not None:
         lines.append(f"| cleaned model | `{_cell(report['output']['path'])}` |")
         lines.append(f"| cost | {report['removal']['unet_evaluations']:,} UNet evaluations in removal, "
@@ -126,6 +116,12 @@ def clean_summary(report: dict[str, Any], model: str, image: str | None = None) 
 def error_summary(message: str) -> str:
     """The summary of a run that stopped on bad input."""
     return f"## diffcleanse-gate: ⚠️ ERROR\n\n{_cell(message)}\n"
+
+
+def _model_rows(model: str, info: dict[str, Any]) -> list[str]:
+    """The head of the model table: what was given and the exact revision (or content hash) worked on."""
+    return ["", "| model | |", "|---|---|", f"| model | `{_cell(model)}` |",
+            f"| sha | `{info.get('revision') or info['content_hash']}` |"]
 
 
 def _verdict_sentence(report: dict[str, Any]) -> str:
