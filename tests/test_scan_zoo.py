@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ from diffcleanse_gate.scan import ScanConfig, ScanResult, scan
 from .conftest import ZOO, fixture_names, fixture_record
 
 
-@lru_cache(maxsize=None)
+@cache
 def scanned(name: str, seed: int = 0) -> ScanResult:
     return scan(load_local(ZOO / name), ScanConfig(seed=seed))
 
