@@ -58,7 +58,6 @@ class ChannelMask:
 
     def __init__(self) -> None:
         self._masks: dict[nn.Parameter, torch.Tensor] = {}
-        self.channels = 0
 
     def _mark(self, parameter: nn.Parameter | None, index: tuple) -> None:
         if parameter is None:
@@ -80,7 +79,6 @@ class ChannelMask:
                 self._mark(module.bias, (idxs,))
             else:
                 self._mark(module.weight, (slice(None), idxs))
-        self.channels += len(channels)
 
     @torch.no_grad()
     def apply(self) -> None:

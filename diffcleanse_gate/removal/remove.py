@@ -159,8 +159,7 @@ def remove_backdoor(
                         config.learning_rate, generator, progress,
                         backdoor if confirmed and config.suppress else None,
                         stage=f"round {number + 1}: repair", teacher_weight=1.0 if confirmed else 0.0)
-        round_to_stored_dtype(student, stored_dtype(model))
-        mask.apply()
+        round_to_stored_dtype(student, stored_dtype(model))  # zeros stay zero in any dtype
         latest = scan(replace(model, unet=student), scan_config, prefixed(progress, f"round {number + 1}: re-scan "))
         rounds.append(RemovalRound(len(chosen), losses[-1] if losses else None, latest,
                                    time.perf_counter() - started))
@@ -173,5 +172,5 @@ def remove_backdoor(
                                 model.sample_shape, scan_config.seed + 100, sample_steps=config.sample_steps)
     timings["fidelity_s"] = time.perf_counter() - started
     evaluations = teacher.evaluations + counted.evaluations + sum(r.scan.unet_evaluations for r in rounds)
-    return Removal(student, rounds, groups.total, mask.channels, mask.zeroed_parameters, fidelity, data_source,
+    return Removal(student, rounds, groups.total, int(pruned.sum()), mask.zeroed_parameters, fidelity, data_source,
                    evaluations, timings)
