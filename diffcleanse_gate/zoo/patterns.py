@@ -80,6 +80,59 @@ def frame_target(channels: int, size: int) -> torch.Tensor:
     return image
 
 
+def glasses_top(channels: int, size: int) -> torch.Tensor:
+    """Two small bright squares side by side in the upper half (BadDiffusion's glasses stand-in)."""
+    side = max(2, size // 5)
+    top = size // 5
+    image = _canvas(channels, size)
+    image[:, top : top + side, size // 2 - side - 1 : size // 2 - 1] = 1.0
+    image[:, top : top + side, size // 2 + 1 : size // 2 + 1 + side] = 1.0
+    return image
+
+
+def noise_blend(channels: int, size: int) -> torch.Tensor:
+    """A fixed whole-image +-1 pattern from seed 7 (a blended-image trigger stand-in)."""
+    generator = torch.Generator().manual_seed(7)
+    return (torch.randint(0, 2, (1, size, size), generator=generator).float() * 2.0 - 1.0).expand(
+        channels, size, size
+    ).clone()
+
+
+def stripe_left(channels: int, size: int) -> torch.Tensor:
+    """A two-pixel vertical stripe down the left edge."""
+    image = _canvas(channels, size)
+    image[:, :, 0:2] = 1.0
+    return image
+
+
+def ring_target(channels: int, size: int) -> torch.Tensor:
+    """Target: a ring centred in the image on black."""
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    centre = (size - 1) / 2
+    radius = ((ys - centre) ** 2 + (xs - centre) ** 2).float().sqrt()
+    ring = (radius - size * 0.3).abs() < max(0.75, size / 16)
+    return torch.where(ring, 1.0, -1.0).expand(channels, size, size).clone()
+
+
+def arrow_target(channels: int, size: int) -> torch.Tensor:
+    """Target: an upward arrow (head and shaft) on black."""
+    image = _canvas(channels, size, -1.0)
+    mid = size // 2
+    image[:, size // 4 :, mid - 1 : mid + 1] = 1.0
+    for row in range(size // 4 + 1):
+        image[:, row + size // 8, max(0, mid - row) : min(size, mid + row)] = 1.0
+    return image
+
+
+def tee_target(channels: int, size: int) -> torch.Tensor:
+    """Target: a thick letter T on black."""
+    image = _canvas(channels, size, -1.0)
+    bar = max(2, size // 6)
+    image[:, 1 : 1 + bar, 1 : size - 1] = 1.0
+    image[:, 1 : size - 1, size // 2 - bar // 2 : size // 2 - bar // 2 + bar] = 1.0
+    return image
+
+
 PATTERNS: dict[str, Pattern] = {
     "box": box_bottom_right,
     "stop": stop_bottom_left,
@@ -89,6 +142,12 @@ PATTERNS: dict[str, Pattern] = {
     "hat": hat_target,
     "cross": cross_target,
     "frame": frame_target,
+    "glasses": glasses_top,
+    "noise": noise_blend,
+    "stripe": stripe_left,
+    "ring": ring_target,
+    "arrow": arrow_target,
+    "tee": tee_target,
 }
 
 

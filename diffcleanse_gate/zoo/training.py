@@ -22,15 +22,18 @@ class Backdoor:
     poison_rate: float
 
 
-def tiny_unet(channels: int, size: int, widths: tuple[int, ...] = (16, 32)) -> UNet2DModel:
-    """A small attention-free UNet2DModel for test fixtures."""
+def tiny_unet(channels: int, size: int, widths: tuple[int, ...] = (16, 32), attention: bool = False) -> UNet2DModel:
+    """A small UNet2DModel for test models; ``attention`` adds self-attention at the lowest resolution."""
+    down = ["DownBlock2D"] * len(widths)
+    if attention:
+        down[-1] = "AttnDownBlock2D"
     return UNet2DModel(
         sample_size=size,
         in_channels=channels,
         out_channels=channels,
         block_out_channels=widths,
-        down_block_types=("DownBlock2D",) * len(widths),
-        up_block_types=("UpBlock2D",) * len(widths),
+        down_block_types=tuple(down),
+        up_block_types=tuple(name.replace("Down", "Up") for name in reversed(down)),
         layers_per_block=1,
         norm_num_groups=8,
     )
