@@ -173,6 +173,12 @@ def load_local(
     scheduler_config = dict(DEFAULT_SCHEDULER_CONFIG)
     if scheduler_dir is not None:
         scheduler_config = _read_json(scheduler_dir / "scheduler_config.json")
+    prediction = scheduler_config.get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise UnsupportedModelError(
+            f"{root}: the scheduler's prediction_type is {prediction!r}; only noise-predicting "
+            "(epsilon) models can be scanned"
+        )
     info = ModelInfo(str(root), layout, _content_hash(root), weights_dtype, weights_format)
     loaded = LoadedModel(unet, scheduler_config, info)
     if resolution is not None:

@@ -103,6 +103,16 @@ def test_image_size_the_unet_cannot_take() -> None:
         load_local(PIPELINE, resolution=7)
 
 
+@pytest.mark.parametrize("prediction", ["v_prediction", "sample"])
+def test_a_model_that_does_not_predict_noise_is_refused(tmp_path: Path, prediction: str) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(PIPELINE, copy)
+    config_path = copy / "scheduler" / "scheduler_config.json"
+    config_path.write_text(json.dumps(json.loads(config_path.read_text()) | {"prediction_type": prediction}))
+    with pytest.raises(UnsupportedModelError, match=prediction):
+        load_local(copy)
+
+
 def test_pipeline_without_unet(tmp_path: Path) -> None:
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "DDPMPipeline"}))
     with pytest.raises(NotADiffusersModelError):
