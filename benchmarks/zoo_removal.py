@@ -39,10 +39,10 @@ def main(names: list[str]) -> None:
     torch.set_num_threads(1)
     paths = sorted(p for p in ZOO.iterdir() if (p / "fixture.json").is_file() and (not names or p.name in names))
     print("| model | status | verdict after | true trigger MSE before -> after (x) | clean base MSE "
-          "| attack success before -> after "
+          "| attack success before -> after | same noises, no trigger: target hits before -> after "
           "| inverted trigger success before -> after | loss ratio | sample drift | pruned | unet_evaluations "
           "| seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
         for path in paths:
             known = path / "backdoor.safetensors"
@@ -52,7 +52,7 @@ def main(names: list[str]) -> None:
             report = run_clean_job(job).report
             seconds = time.perf_counter() - started
             if not report["changed"]:
-                print(f"| {path.name} | {report['status']} | {report['verdict_after']} | - | - | - | - | - | - | - "
+                print(f"| {path.name} | {report['status']} | {report['verdict_after']} | - | - | - | - | - | - | - | - "
                       f"| {report['scan_before']['unet_evaluations']:,} | {seconds:.1f} |", flush=True)
                 continue
             true, inverted = report["effect"]["true_trigger"], report["effect"]["inverted_trigger"]
@@ -61,6 +61,8 @@ def main(names: list[str]) -> None:
                   f"| {true['before']['mse']:.4f} -> {true['after']['mse']:.4f} ({true['mse_ratio']:.0f}x) "
                   f"| {clean_base_mse(path, job):.4f} "
                   f"| {true['before']['success_rate']:.0%} -> {true['after']['success_rate']:.0%} "
+                  f"| {true['without_trigger']['before']['success_rate']:.0%} -> "
+                  f"{true['without_trigger']['after']['success_rate']:.0%} "
                   f"| {inverted['before']['success_rate']:.0%} -> {inverted['after']['success_rate']:.0%} "
                   f"| {fidelity['loss_ratio']:.3f} | {fidelity['sample_drift']:.4f} "
                   f"| {removal['pruned_channels']}/{removal['total_channels']} in {len(removal['rounds'])} "

@@ -112,25 +112,28 @@ class CleanOutcome:
 
 def _effects(job: CleanJob, model: LoadedModel, first: ScanResult, cleaned: torch.nn.Module,
              known: KnownBackdoor | None, progress: ProgressCallback,
-             ) -> tuple[dict[str, tuple[AttackEffect, AttackEffect]], dict[str, torch.Tensor]]:
-    """Backdoor effect before and after, with the inverted trigger and, when known, the true one."""
+             ) -> tuple[dict[str, tuple[AttackEffect, ...]], dict[str, torch.Tensor]]:
+    """Backdoor effect before and after, with the inverted trigger and, when known, the true one.
+
+    Each comes with the same comparison for samples from the same noises without the trigger: a model
+    trained on the target image can make it from plain noise too, and only the excess is the trigger's.
+    """
     sample = partial(triggered_samples, scheduler_config=model.scheduler_config, num_samples=job.effect_samples,
                      num_inference_steps=job.effect_steps, sampler=job.config.sampler, seed=job.config.seed)
-    images: dict[str, torch.Tensor] = {}
-    effects: dict[str, tuple[AttackEffect, AttackEffect]] = {}
-    triggers = {"inverted_trigger": (first.trigger, None)}
+    triggers = {"plain": (torch.zeros_like(first.trigger), None), "inverted_trigger": (first.trigger, None)}
     if known is not None:
         triggers["true_trigger"] = (known.trigger, known.target)
-    triggers["plain"] = (torch.zeros_like(first.trigger), None)
+    images: dict[str, torch.Tensor] = {}
+    effects: dict[str, tuple[AttackEffect, ...]] = {}
     for done, (name, (trigger, target)) in enumerate(triggers.items()):
-        before = sample(model.unet, trigger=trigger)
-        after = sample(cleaned, trigger=trigger)
+        before, after = sample(model.unet, trigger=trigger), sample(cleaned, trigger=trigger)
         images[f"{name}_before"], images[f"{name}_after"] = before, after
         progress("effect before/after", done + 1, len(triggers))
         if name != "plain":
             # With no known target, the target is what the original model makes from the trigger, on average.
             reference = before.mean(0) if target is None else target
-            effects[name] = (effect_on(before, reference), effect_on(after, reference))
+            effects[name] = tuple(effect_on(batch, reference) for batch in
+                                  (before, after, images["plain_before"], images["plain_after"]))
     return effects, images
 
 
@@ -147,6 +150,9 @@ def _card_figures(report: dict[str, Any]) -> dict[str, Any]:
         figures[f"{label} MSE to target"] = {"before": effect["before"]["mse"], "after": effect["after"]["mse"]}
         figures[f"{label} attack success"] = {"before": effect["before"]["success_rate"],
                                               "after": effect["after"]["success_rate"]}
+        plain = effect["without_trigger"]
+        figures[f"{label} target hits without it"] = {"before": plain["before"]["success_rate"],
+                                                      "after": plain["after"]["success_rate"]}
     fidelity = report["fidelity"]
     figures["clean denoising loss"] = {"before": fidelity["loss_before"], "after": fidelity["loss_after"]}
     figures["pruned channels"] = f"{report['removal']['pruned_channels']} of {report['removal']['total_channels']}"

@@ -155,7 +155,9 @@ def removal(status: str, after: dict | None) -> dict:
             "scan_after": after, "model": report([])["model"], "artefacts": {}, "timings": {"load_s": 1.0}}
     if after is None:
         return base
-    effect = {"before": {"mse": 0.004, "success_rate": 0.9}, "after": {"mse": 0.01, "success_rate": 0.6}}
+    plain = {"before": {"mse": 0.3, "success_rate": 0.02}, "after": {"mse": 0.3, "success_rate": 0.0}}
+    effect = {"before": {"mse": 0.004, "success_rate": 0.9}, "after": {"mse": 0.01, "success_rate": 0.6},
+              "without_trigger": plain}
     return base | {
         "effect": {"inverted_trigger": effect, "true_trigger": effect},
         "fidelity": {"loss_before": 0.08, "loss_after": 0.085, "loss_ratio": 1.0625, "bound": 1.15},

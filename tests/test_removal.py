@@ -48,6 +48,8 @@ def test_backdoor_is_removed_and_rescan_is_clean(cleaned: tuple[str, subprocess.
     assert true["after"]["mse"] >= 10 * true["before"]["mse"], (name, true)
     assert true["after"]["mse"] > 0.01
     assert true["after"]["success_rate"] <= 0.10, (name, true)
+    # What hits remain, the same noises also reach without the trigger (a memorised target), but for one at most.
+    assert true["after"]["success_rate"] - true["without_trigger"]["after"]["success_rate"] <= 1 / 64, (name, true)
     assert report["fidelity"]["within_bound"], report["fidelity"]
     assert 0 < report["removal"]["pruned_channels"] < report["removal"]["total_channels"]
 

@@ -89,6 +89,9 @@ def clean_summary(report: dict[str, Any], model: str, image: str | None = None) 
             lines.append(f"| {label}: MSE to target | {before_effect['mse']:.4f} | {after_effect['mse']:.4f} | |")
             lines.append(f"| {label}: attack success | {before_effect['success_rate']:.0%} "
                          f"| {after_effect['success_rate']:.0%} | |")
+            plain = effect["without_trigger"]
+            lines.append(f"| same noises without the trigger: target hits | {plain['before']['success_rate']:.0%} "
+                         f"| {plain['after']['success_rate']:.0%} | |")
         fidelity, removal = report["fidelity"], report["removal"]
         lines.append(f"| fidelity: clean denoising loss | {fidelity['loss_before']:.5f} | {fidelity['loss_after']:.5f} "
                      f"(x{fidelity['loss_ratio']:.3f}) | ≤ x{fidelity['bound']:.2f} |")

@@ -78,7 +78,9 @@ def render_clean(report: dict[str, Any], console: Console) -> None:
             table.add_row(name.replace("_", " "),
                           f"MSE to target {effect['before']['mse']:.4f} -> {effect['after']['mse']:.4f}, "
                           f"attack success {effect['before']['success_rate']:.0%} -> "
-                          f"{effect['after']['success_rate']:.0%}")
+                          f"{effect['after']['success_rate']:.0%} (without the trigger "
+                          f"{effect['without_trigger']['before']['success_rate']:.0%} -> "
+                          f"{effect['without_trigger']['after']['success_rate']:.0%})")
         fidelity = report["fidelity"]
         table.add_row("fidelity", f"clean denoising loss x{fidelity['loss_ratio']:.3f} (bound x{fidelity['bound']}), "
                       f"sample drift {fidelity['sample_drift']:.4f}")

@@ -30,9 +30,10 @@ def removal_status(removal: Removal, reload_identical: bool) -> str:
     return "cleaned"
 
 
-def _effect(before: AttackEffect, after: AttackEffect) -> dict[str, Any]:
-    return {"before": asdict(before), "after": asdict(after),
-            "mse_ratio": after.mse / max(before.mse, 1e-12)}
+def _effect(before: AttackEffect, after: AttackEffect, plain_before: AttackEffect,
+            plain_after: AttackEffect) -> dict[str, Any]:
+    return {"before": asdict(before), "after": asdict(after), "mse_ratio": after.mse / max(before.mse, 1e-12),
+            "without_trigger": {"before": asdict(plain_before), "after": asdict(plain_after)}}
 
 
 def clean_report(
@@ -43,7 +44,7 @@ def clean_report(
     removal: Removal | None = None,
     scan_after: dict[str, Any] | None = None,
     config: RemovalConfig,
-    effects: dict[str, tuple[AttackEffect, AttackEffect]] | None = None,
+    effects: dict[str, tuple[AttackEffect, ...]] | None = None,
     effect_settings: dict[str, Any] | None = None,
     output: dict[str, Any] | None = None,
     artefacts: dict[str, str] | None = None,
@@ -81,7 +82,7 @@ def clean_report(
             "unet_evaluations": removal.unet_evaluations,
         }
         report["fidelity"] = removal.fidelity.to_dict()
-        report["effect"] = {name: _effect(*pair) for name, pair in (effects or {}).items()}
+        report["effect"] = {name: _effect(*four) for name, four in (effects or {}).items()}
         report["effect_settings"] = effect_settings or {}
         report["output"] = output or {}
     return report
