@@ -194,8 +194,9 @@ def run_clean_job(job: CleanJob, progress: ProgressCallback = no_progress) -> Cl
     if job.push != "none" and model.info.repo_id is None:
         raise UsageError(f"{job.model}: pushing needs a Hub model (ORG/NAME), not a local folder")
     known = read_known_backdoor(job.true_trigger, model.sample_shape) if job.true_trigger else None
-    if job.removal.repair_data is not None:
-        folder_images(job.removal.repair_data, model.sample_shape)  # refuse unusable data before the long scan
+    repair_images = None
+    if job.removal.repair_data is not None:  # refuse unusable data before the long scan
+        repair_images = folder_images(job.removal.repair_data, model.sample_shape)
     timings = {"load_s": time.perf_counter() - started}
     first = scan(model, job.config, progress)
     timings["scan_s"] = sum(first.timings.values())
@@ -207,7 +208,7 @@ def run_clean_job(job: CleanJob, progress: ProgressCallback = no_progress) -> Cl
             write_json(report, job.json_path)
         return CleanOutcome(model, first, None, report)
 
-    removal = remove_backdoor(model, first, job.config, job.removal, progress)
+    removal = remove_backdoor(model, first, job.config, job.removal, progress, repair_images)
     timings.update(removal.timings)
     started = time.perf_counter()
     save_cleaned(removal.unet, model, job.out)

@@ -96,10 +96,11 @@ class Removal:
 
 
 def _clean_images(model: LoadedModel, teacher: CountingUNet, config: RemovalConfig, generator: torch.Generator,
-                  device: torch.device, progress: ProgressCallback) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """Repair images and held-out images, from a folder or from the model's own samples."""
+                  device: torch.device, progress: ProgressCallback,
+                  folder: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Repair images and held-out images, from a folder (read already, or now) or from the model's own samples."""
     if config.repair_data is not None:
-        images = folder_images(config.repair_data, model.sample_shape)
+        images = folder if folder is not None else folder_images(config.repair_data, model.sample_shape)
         order = torch.randperm(len(images), generator=generator)
         keep = max(1, len(images) // 5)
         source = f"folder {config.repair_data} ({len(images)} images)"
@@ -117,8 +118,12 @@ def remove_backdoor(
     scan_config: ScanConfig,
     config: RemovalConfig,
     progress: ProgressCallback = no_progress,
+    folder_images_read: torch.Tensor | None = None,
 ) -> Removal:
-    """Remove the backdoor ``first_scan`` found from ``model``'s UNet; the input model is left unchanged."""
+    """Remove the backdoor ``first_scan`` found from ``model``'s UNet; the input model is left unchanged.
+
+    ``folder_images_read`` are ``config.repair_data``'s images when the caller has read them already.
+    """
     timings: dict[str, float] = {}
     device = resolve_device(scan_config.device)
     generator = torch.Generator().manual_seed(scan_config.seed)
@@ -129,7 +134,8 @@ def remove_backdoor(
     schedule = NoiseSchedule.from_alphas_cumprod(scheduler.alphas_cumprod, device)
 
     started = time.perf_counter()
-    repair_images, held_out_images, data_source = _clean_images(model, teacher, config, generator, device, progress)
+    repair_images, held_out_images, data_source = _clean_images(model, teacher, config, generator, device, progress,
+                                                                   folder_images_read)
     clean = CleanObjective(repair_images, schedule)
     timings["clean_data_s"] = time.perf_counter() - started
 
