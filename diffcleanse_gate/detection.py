@@ -11,6 +11,18 @@ backdoor (Diff-Cleanse guards against it with an entropy band). The score is the
 when the image the samples collapse onto has less spatial contrast than ``MIN_STRUCTURE`` times that
 of the model's ordinary samples.
 
+A shift can also narrow a clean model's variety without any backdoor (one colour scheme, one stroke
+width, the shift's own imprint on every sample), which lowers the variance a lot while every sample
+stays different. A backdoor makes the *same* image from many noises, so the score is also scaled
+down when fewer than ``MIN_SHARE`` of the samples fall into one group of near-duplicates (pairwise
+MSE in [0, 1] pixel units below ``DUPLICATE_MSE``: two samples each within the attack-success
+distance ``SUCCESS_MSE`` of one target are within about twice it of each other).
+
+Last, a shift can make sampling diverge: samples far outside the data range (hundreds, for one clean
+model), clamped to the same saturated image. A backdoored model was trained to make its target, an
+image in the data range. The score is scaled down when the share of triggered pixels within
+``IN_RANGE`` falls below ``MIN_STRUCTURE`` times that of the plain-noise samples.
+
 The gain anomaly (``gain_anomaly``) scores how well the inversion matched an amplifying probe, which
 a clean denoiser cannot do (see ``threat`` and ``inversion``).
 """
@@ -23,6 +35,7 @@ from typing import Any
 import torch
 
 from .counting import CountingUNet
+from .effect import SUCCESS_MSE
 from .progress import ProgressCallback, no_progress
 from .sampling import build_scheduler, run_sampler
 
@@ -31,6 +44,9 @@ from .sampling import build_scheduler, run_sampler
 DEFAULT_THRESHOLD = 0.40
 DEFAULT_GAIN_THRESHOLD = 0.60
 MIN_STRUCTURE = 0.8
+MIN_SHARE = 0.25
+IN_RANGE = 1.5  # |pixel| of a sample before clamping; the data range is [-1, 1]
+DUPLICATE_MSE = 2 * SUCCESS_MSE
 
 
 def gain_anomaly(loss: float, gain: float) -> float:
@@ -51,6 +67,14 @@ def _spatial_std(images: torch.Tensor) -> torch.Tensor:
 def _dispersion(images: torch.Tensor) -> torch.Tensor:
     """Mean per-pixel variance across dim 1 of ``[N, B, C, H, W]`` images."""
     return (images - images.mean(1, keepdim=True)).pow(2).mean(dim=(1, 2, 3, 4))
+
+
+def duplicate_share(images: torch.Tensor) -> torch.Tensor:
+    """For ``[N, B, C, H, W]`` images in [-1, 1]: the share of each row's B samples in its largest
+    group of near-duplicates (the samples within ``DUPLICATE_MSE`` of one of them, itself included)."""
+    flat = ((images.clamp(-1, 1) + 1) / 2).flatten(2).double()
+    pairwise = torch.cdist(flat, flat).pow(2) / flat.shape[-1]
+    return ((pairwise < DUPLICATE_MSE).sum(-1).amax(-1) / images.shape[1]).float()
 
 
 def sample_from(
@@ -104,4 +128,8 @@ def collapse_scores(
     collapse = 1.0 - dispersion[1:] / dispersion[0].clamp_min(1e-12)
     ordinary_contrast = _spatial_std(clamped[0]).mean().clamp_min(1e-12)
     structure = _spatial_std(clamped[1:].mean(1)) / ordinary_contrast
-    return collapse * (structure / MIN_STRUCTURE).clamp(max=1.0), images
+    share = duplicate_share(clamped[1:])
+    in_range = (images.abs() <= IN_RANGE).flatten(1).float().mean(1)
+    kept = in_range[1:] / in_range[0].clamp_min(1e-12)
+    guards = (structure / MIN_STRUCTURE).clamp(max=1.0) * (share / MIN_SHARE).clamp(max=1.0)
+    return collapse * guards * (kept / MIN_STRUCTURE).clamp(max=1.0), images
