@@ -1,9 +1,10 @@
 """Derive both default thresholds from clean models only, and print the figures behind them.
 
-Scans every clean model of the fixture zoo with several seeds; each threshold is the mean plus three
-standard deviations of the clean models' statistic (the 3-sigma rule TERD uses)::
+Scans every clean model of the given zoos (default: the fixture zoo) with several seeds; each
+threshold is the mean plus three standard deviations of the clean models' statistic (the 3-sigma
+rule TERD uses)::
 
-    python benchmarks/calibrate_threshold.py [--seeds 3]
+    python benchmarks/calibrate_threshold.py [--seeds 3] [--zoo tests/fixtures/zoo runs/holdout]
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ ZOO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--zoo", type=Path, nargs="+", default=[ZOO])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    clean = sorted(p for p in ZOO.iterdir() if "family" not in json.loads((p / "fixture.json").read_text()))
+    clean = [p for zoo in args.zoo for p in sorted(zoo.iterdir())
+             if (p / "fixture.json").is_file() and "family" not in json.loads((p / "fixture.json").read_text())]
     statistics_by_name: dict[str, list[float]] = {"collapse score": [], "gain anomaly": []}
     for path in clean:
         model = load_local(path)
