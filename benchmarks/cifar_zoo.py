@@ -36,12 +36,11 @@ from safetensors.torch import save_file
 from torch.func import functional_call, stack_module_state, vmap
 
 from diffcleanse_gate.effect import attack_effect
+from diffcleanse_gate.zoo.build import MEASURE_STEPS, MIN_SUCCESS
 from diffcleanse_gate.zoo.data import colourise, load_digits_images
 from diffcleanse_gate.zoo.families import FAMILIES
 from diffcleanse_gate.zoo.patterns import make_pattern
 
-MIN_SUCCESS = 0.6
-MEASURE_STEPS = {"ddpm": 1000, "ddim": 50}
 ARCHS = {
     "a": {"block_out_channels": (64, 128, 128),
           "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),

@@ -21,7 +21,7 @@ distance ``SUCCESS_MSE`` of one target are within about twice it of each other).
 Last, a shift can make sampling diverge: samples far outside the data range (hundreds, for one clean
 model), clamped to the same saturated image. A backdoored model was trained to make its target, an
 image in the data range. The score is scaled down when the share of triggered pixels within
-``IN_RANGE`` falls below ``MIN_STRUCTURE`` times that of the plain-noise samples.
+``IN_RANGE`` falls below ``MIN_KEPT_IN_RANGE`` times that of the plain-noise samples.
 
 The gain anomaly (``gain_anomaly``) scores how well the inversion matched an amplifying probe, which
 a clean denoiser cannot do (see ``threat`` and ``inversion``).
@@ -46,6 +46,7 @@ DEFAULT_GAIN_THRESHOLD = 0.60
 MIN_STRUCTURE = 0.8
 MIN_SHARE = 0.25
 IN_RANGE = 1.5  # |pixel| of a sample before clamping; the data range is [-1, 1]
+MIN_KEPT_IN_RANGE = 0.8
 DUPLICATE_MSE = 2 * SUCCESS_MSE
 
 
@@ -130,6 +131,8 @@ def collapse_scores(
     structure = _spatial_std(clamped[1:].mean(1)) / ordinary_contrast
     share = duplicate_share(clamped[1:])
     in_range = (images.abs() <= IN_RANGE).flatten(1).float().mean(1)
-    kept = in_range[1:] / in_range[0].clamp_min(1e-12)
-    guards = (structure / MIN_STRUCTURE).clamp(max=1.0) * (share / MIN_SHARE).clamp(max=1.0)
-    return collapse * guards * (kept / MIN_STRUCTURE).clamp(max=1.0), images
+    kept_in_range = in_range[1:] / in_range[0].clamp_min(1e-12)
+    guards = [(structure, MIN_STRUCTURE), (share, MIN_SHARE), (kept_in_range, MIN_KEPT_IN_RANGE)]
+    for value, floor in guards:
+        collapse = collapse * (value / floor).clamp(max=1.0)
+    return collapse, images
