@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import time
 import types
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ from safetensors.torch import save_file
 from torch.func import functional_call, stack_module_state, vmap
 
 from diffcleanse_gate.effect import attack_effect
+from diffcleanse_gate.scan import resolve_device
 from diffcleanse_gate.zoo.build import MEASURE_STEPS, MIN_SUCCESS
 from diffcleanse_gate.zoo.data import colourise, load_digits_images
 from diffcleanse_gate.zoo.families import FAMILIES
@@ -112,9 +114,22 @@ def _group_norm(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
     return normed * self.weight.view(view) + self.bias.view(view)
 
 
+PROBE_STEPS = 20
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """Linear warm-up over the first 5 % of the steps, then cosine decay to 5 % of the peak."""
+    warm = max(1, steps // 20)
+    if step < warm:
+        return 0.05 + 0.95 * step / warm
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
+
+
 def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tensor, steps: int, lr: float,
-                batch: int, device: torch.device) -> list[float]:
-    """Train every UNet of one architecture at once on its own batches; returns each model's final loss."""
+                batch: int, device: torch.device, seconds: float | None = None) -> tuple[list[float], int]:
+    """Train every UNet of one architecture at once on its own batches; return each model's final loss and
+    the steps run: ``steps``, or fewer where the speed measured over the first ``PROBE_STEPS`` says that
+    ``steps`` would take longer than ``seconds``."""
     params, buffers = stack_module_state([u.to(device).train().requires_grad_(True) for u in unets])
     template = copy.deepcopy(unets[0]).to("meta")
     for module in template.modules():
@@ -135,16 +150,16 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
     images = images.to(device)
     generator = torch.Generator(device).manual_seed(sum(spec.seed for spec in specs))
     optimizer = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=0.0, fused=device.type == "cuda")
-    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 0.05, 1.0, total_iters=max(1, steps // 20))
-    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr * 0.05)
-    schedule_lr = torch.optim.lr_scheduler.ChainedScheduler([warmup, decay])
+    plan = {"steps": steps}
+    schedule_lr = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, plan["steps"]))
 
     def denoise(p: dict, b: dict, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return functional_call(template, (p, b), (x, t)).sample
 
     losses = torch.zeros(count, device=device)
     started = time.perf_counter()
-    for step in range(steps):
+    step = 0
+    while step < plan["steps"]:
         x0 = images[torch.randint(0, len(images), (count, batch), generator=generator, device=device)]
         t = torch.randint(0, len(ab), (count, batch), generator=generator, device=device)
         eps = torch.randn(x0.shape, generator=generator, device=device)
@@ -162,20 +177,28 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
         losses.sum().backward()
         optimizer.step()
         schedule_lr.step()
-        if (step + 1) % 250 == 0:
-            print(f"  step {step + 1}/{steps}, {time.perf_counter() - started:.1f} s, "
+        step += 1
+        if step == PROBE_STEPS and seconds is not None:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            per_step = (time.perf_counter() - started) / step
+            plan["steps"] = max(step, min(steps, int(seconds / per_step)))
+            print(f"  {per_step * 1000:.0f} ms per step: {plan['steps']} steps fit in {seconds:.0f} s", flush=True)
+        if step % 250 == 0:
+            print(f"  step {step}/{plan['steps']}, {time.perf_counter() - started:.1f} s, "
                   f"losses {[round(x, 4) for x in losses.tolist()]}", flush=True)
     for i, unet in enumerate(unets):
         unet.load_state_dict({name: value[i].detach() for name, value in params.items()})
         unet.eval().requires_grad_(False)
-    return losses.tolist()
+    return losses.tolist(), step
 
 
-def finish(unet: UNet2DModel, spec: Spec, loss: float, seconds: float, out: Path, samples: int,
+def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: float, out: Path, samples: int,
            measure_steps: dict[str, int]) -> dict:
     """Measure a backdoored model's attack, save the model if it counts, return its manifest record."""
     scheduler = (DDPMScheduler if spec.sampler == "ddpm" else DDIMScheduler)(clip_sample=False)
-    record = asdict(spec) | {"final_loss": round(loss, 5), "train_seconds": round(seconds, 1), "counted": True}
+    record = asdict(spec) | {"final_loss": round(loss, 5), "train_steps": steps, "train_seconds": round(seconds, 1),
+                             "counted": True}
     if spec.family:
         trigger, target = make_pattern(spec.trigger, 3, 32, spec.amplitude), make_pattern(spec.target, 3, 32)
         started = time.perf_counter()
@@ -203,9 +226,12 @@ def main() -> None:
     parser.add_argument("--scratch-steps", type=int, default=3000)
     parser.add_argument("--finetune-steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--smoke", action="store_true", help="CPU check: one clean and one backdoored model, 2 steps")
+    parser.add_argument("--scratch-seconds", type=float, help="train fewer scratch steps where these would take longer")
+    parser.add_argument("--finetune-seconds", type=float, help="likewise for the fine-tunes")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--smoke", action="store_true", help="quick check: one clean and one backdoored model, 2 steps")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
+    device = resolve_device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if device.type == "cpu":
         torch.set_num_threads(1)
@@ -219,7 +245,8 @@ def main() -> None:
     images = coloured_digits()
     trained: dict[str, UNet2DModel] = {}
     records = []
-    for phase, steps, lr in (("scratch", args.scratch_steps, 5e-4), ("finetune", args.finetune_steps, 2e-4)):
+    for phase, steps, lr, seconds in (("scratch", args.scratch_steps, 5e-4, args.scratch_seconds),
+                                      ("finetune", args.finetune_steps, 2e-4, args.finetune_seconds)):
         for arch in ARCHS:
             group = [s for s in specs if s.arch == arch and (s.base is None) == (phase == "scratch")]
             if not group:
@@ -230,12 +257,12 @@ def main() -> None:
                 if spec.base is None:
                     unet.load_state_dict(new_unet(arch).state_dict())
             started = time.perf_counter()
-            losses = train_group(unets, group, images, steps, lr, args.batch, device)
-            seconds = time.perf_counter() - started
-            print(f"{phase} {arch}: {len(group)} models, {steps} steps in {seconds:.1f} s", flush=True)
+            losses, ran = train_group(unets, group, images, steps, lr, args.batch, device, seconds)
+            took = time.perf_counter() - started
+            print(f"{phase} {arch}: {len(group)} models, {ran} steps in {took:.1f} s", flush=True)
             for spec, unet, loss in zip(group, unets, losses):
                 trained[spec.name] = unet
-                records.append(finish(unet.to(device), spec, loss, seconds, args.out, samples, measure))
+                records.append(finish(unet.to(device), spec, loss, ran, took, args.out, samples, measure))
                 (args.out / f"manifest-{args.arch}.json").write_text(json.dumps(records, indent=1))
 
 

@@ -11,7 +11,10 @@ SIGMAS = 3.0
 
 
 def clean_z(value: float, clean: Sequence[float], higher_flags: bool) -> float:
-    """How many clean-model standard deviations ``value`` lies on the flagging side of the clean mean."""
+    """How many clean-model standard deviations ``value`` lies on the flagging side of the clean mean (NaN
+    without clean models to compare with)."""
+    if not clean:
+        return float("nan")
     mean, sd = statistics.mean(clean), statistics.stdev(clean) if len(clean) > 1 else 0.0
     sd = max(sd, 1e-12)
     return (value - mean) / sd if higher_flags else (mean - value) / sd

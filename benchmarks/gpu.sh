@@ -2,33 +2,44 @@
 # The issue-6 benchmark in one call on a lent GPU machine (run from the repo root; $OUT comes back).
 #
 # Here first:  bash benchmarks/fetch_wheels.sh        (wheels the GPU image lacks, into .whl/)
-# Then:        device run, carry [".whl"], command "bash benchmarks/gpu.sh", timeout_s 600
+# Then:        device run, kind nvidia-h200, carry [".whl"], command "bash benchmarks/gpu.sh", timeout_s 600
 #
 # Stages (each under its own `timeout`, each leaving its results before the next starts):
+#   0. smoke  - scan, clean, both baselines and the zoo trainer on CUDA with tiny settings, side by side; if
+#               any of them fails the run stops here (exit 3) with the logs, so a rerun still fits the lease
 #   1. scale  - scan + one forced removal round of a random ddpm-cifar10-architecture model (35.7M), on a quiet GPU
-#   2. zoo    - train the CIFAR-shaped zoo, architectures a and b in two processes side by side
+#   2. zoo    - train the CIFAR-shaped zoo, architectures a and b in two processes side by side; each training
+#               phase runs the steps asked for or, where its first steps say these would not fit, fewer
 #   3. detect - our scan, Elijah and TERD on every zoo model, $SHARDS processes side by side, then merged
 #      removal - `diffcleanse clean --true-trigger` on one model per family and one clean model, beside stage 3
 # Everything lands in $OUT/results.tar.gz (re-packed after every stage) plus $OUT/gpu.log, $OUT/summary.md and
-# $OUT/roc.png. Knobs (environment): ZOO_SCRATCH_STEPS, ZOO_FINETUNE_STEPS, ZOO_BATCH, TERD_ITERATIONS,
-# SHARDS, and T_SCALE, T_ZOO, T_DETECT (stage time limits in seconds).
+# $OUT/roc.png. Knobs (environment): ZOO_SCRATCH_STEPS, ZOO_FINETUNE_STEPS, ZOO_SCRATCH_S, ZOO_FINETUNE_S,
+# ZOO_BATCH, TERD_ITERATIONS, SHARDS, DEVICE (cpu for a dry run here), and T_SMOKE, T_SCALE, T_ZOO, T_DETECT (stage time limits in seconds).
 set -uo pipefail
+shopt -s nullglob
 OUT=${OUT:-runs/gpu-out}
 RUNS=${RUNS:-/tmp/dcg-runs}
-ZOO_SCRATCH_STEPS=${ZOO_SCRATCH_STEPS:-2500}
-ZOO_FINETUNE_STEPS=${ZOO_FINETUNE_STEPS:-1500}
+ZOO_SCRATCH_STEPS=${ZOO_SCRATCH_STEPS:-4000}
+ZOO_FINETUNE_STEPS=${ZOO_FINETUNE_STEPS:-4000}
+ZOO_SCRATCH_S=${ZOO_SCRATCH_S:-75}
+ZOO_FINETUNE_S=${ZOO_FINETUNE_S:-90}
 ZOO_BATCH=${ZOO_BATCH:-64}
 TERD_ITERATIONS=${TERD_ITERATIONS:-1000}
 SHARDS=${SHARDS:-8}
-T_SCALE=${T_SCALE:-150}
-T_ZOO=${T_ZOO:-200}
+DEVICE=${DEVICE:-cuda}
+T_SMOKE=${T_SMOKE:-90}
+T_SCALE=${T_SCALE:-110}
+T_ZOO=${T_ZOO:-240}
 T_DETECT=${T_DETECT:-150}
+FIXTURE=tests/fixtures/zoo/baddiffusion-box-corner
 mkdir -p "$OUT" "$RUNS"
 exec > >(tee -a "$OUT/gpu.log") 2>&1
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2
 started=$(date +%s)
 
 stamp() { echo "=== $(( $(date +%s) - started )) s: $*"; }
+# A bare `wait` would also wait for the `tee` behind the log (a process substitution) and never return.
+wait_jobs() { local pids; pids=$(jobs -p); [ -z "$pids" ] || wait $pids; }
 pack() { tar -czf "$OUT/results.tar.gz" -C "$RUNS" --exclude='*.safetensors' --exclude='*/unet/*' . 2>/dev/null || true; }
 
 stamp setup
@@ -41,22 +52,47 @@ python3 -c "import sys, torch, diffusers, torch_pruning, sklearn; print(sys.vers
 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__, 'torch-pruning', torch_pruning.__version__)" || exit 1
 git log -1 --format='commit %H %s' 2>/dev/null || true
 
+stamp "stage 0: smoke checks on $DEVICE"
+smoke="$RUNS/smoke"
+mkdir -p "$smoke"
+timeout "$T_SMOKE" python3 -m diffcleanse_gate scan "$FIXTURE" --device "$DEVICE" --quiet --json "$smoke/scan.json" \
+  > "$smoke/scan.log" 2>&1 &
+timeout "$T_SMOKE" python3 -m diffcleanse_gate clean "$FIXTURE" --out "$smoke/cleaned" --device "$DEVICE" --quiet \
+  --rounds 1 --repair-steps 20 --effect-steps 10 --true-trigger "$FIXTURE/backdoor.safetensors" \
+  --json "$smoke/clean.json" > "$smoke/clean.log" 2>&1 &
+timeout "$T_SMOKE" python3 benchmarks/compare_detectors.py --device "$DEVICE" --shard 0/10 --elijah-steps 3 \
+  --terd-iterations 3 --out "$smoke/detect" > "$smoke/detect.log" 2>&1 &
+timeout "$T_SMOKE" python3 benchmarks/cifar_zoo.py --smoke --device "$DEVICE" --out "$smoke/zoo" > "$smoke/zoo.log" 2>&1 &
+wait_jobs
+failed=0
+for report in scan.json clean.json detect/tables.md zoo/manifest-all.json; do
+  [ -s "$smoke/$report" ] || { echo "smoke check failed: no $report"; failed=1; }
+done
+tail -n 4 "$smoke"/*.log
+if [ "$failed" = 1 ]; then
+  tail -n 40 "$smoke"/*.log
+  pack
+  exit 3
+fi
+pack
+
 stamp "stage 1: scale scan"
-timeout "$T_SCALE" python3 benchmarks/scale_scan.py --out "$RUNS/scale" --device cuda
+timeout "$T_SCALE" python3 benchmarks/scale_scan.py --out "$RUNS/scale" --device "$DEVICE" --no-cli
 pack
 
 stamp "stage 2: CIFAR-shaped zoo"
 for arch in a b; do
-  timeout "$T_ZOO" python3 benchmarks/cifar_zoo.py --out "$RUNS/zoo" --arch "$arch" --scratch-steps "$ZOO_SCRATCH_STEPS" \
-    --finetune-steps "$ZOO_FINETUNE_STEPS" --batch "$ZOO_BATCH" > "$RUNS/zoo-$arch.log" 2>&1 &
+  timeout "$T_ZOO" python3 benchmarks/cifar_zoo.py --out "$RUNS/zoo" --arch "$arch" --device "$DEVICE" --batch "$ZOO_BATCH" \
+    --scratch-steps "$ZOO_SCRATCH_STEPS" --scratch-seconds "$ZOO_SCRATCH_S" \
+    --finetune-steps "$ZOO_FINETUNE_STEPS" --finetune-seconds "$ZOO_FINETUNE_S" > "$RUNS/zoo-$arch.log" 2>&1 &
 done
-wait
+wait_jobs
 cat "$RUNS"/zoo-*.log
 pack
 
 stamp "stage 3: detectors side by side, and removal beside them"
 for ((k = 0; k < SHARDS; k++)); do
-  timeout "$T_DETECT" python3 benchmarks/compare_detectors.py --zoo "$RUNS/zoo" --device cuda \
+  timeout "$T_DETECT" python3 benchmarks/compare_detectors.py --zoo "$RUNS/zoo" --device "$DEVICE" \
     --terd-iterations "$TERD_ITERATIONS" --shard "$k/$SHARDS" --out "$RUNS/detect/shard-$k" \
     > "$RUNS/detect-$k.log" 2>&1 &
 done
@@ -66,10 +102,10 @@ for model in baddiffusion-box-corner trojdiff-checker-cross villandiffusion-box-
   trigger=()
   [ -f "$RUNS/zoo/$model/backdoor.safetensors" ] && trigger=(--true-trigger "$RUNS/zoo/$model/backdoor.safetensors")
   timeout "$T_DETECT" python3 -m diffcleanse_gate clean "$RUNS/zoo/$model" --out "$RUNS/removal/$model-cleaned" \
-    --device cuda --quiet --json "$RUNS/removal/$model.json" "${trigger[@]}" > "$RUNS/removal/$model.log" 2>&1 &
+    --device "$DEVICE" --quiet --json "$RUNS/removal/$model.json" "${trigger[@]}" > "$RUNS/removal/$model.log" 2>&1 &
 done
-wait
-tail -n 3 "$RUNS"/detect-*.log
+wait_jobs
+tail -n 3 "$RUNS"/detect-*.log "$RUNS"/removal/*.log
 python3 benchmarks/compare_detectors.py --zoo "$RUNS/zoo" --merge "$RUNS"/detect/shard-* --out "$RUNS/detect"
 python3 benchmarks/removal_table.py "$RUNS"/removal/*.json > "$RUNS/removal/table.md"
 pack
@@ -77,7 +113,8 @@ pack
 stamp "summary"
 {
   echo "# GPU benchmark, $(date -u +%F), $(nvidia-smi --query-gpu=name --format=csv,noheader)"
-  echo "Settings: zoo steps $ZOO_SCRATCH_STEPS/$ZOO_FINETUNE_STEPS batch $ZOO_BATCH, TERD iterations $TERD_ITERATIONS, $SHARDS shards"
+  echo "Settings: zoo steps at most $ZOO_SCRATCH_STEPS/$ZOO_FINETUNE_STEPS within $ZOO_SCRATCH_S/$ZOO_FINETUNE_S s,"
+  echo "batch $ZOO_BATCH, TERD iterations $TERD_ITERATIONS, $SHARDS shards"
   echo; echo "## Scale (ddpm-cifar10 architecture)"; echo '```'; cat "$RUNS/scale/scale.json"; echo '```'
   echo; echo "## Zoo"; echo '```'; cat "$RUNS"/zoo/manifest-*.json; echo '```'
   echo; echo "## Detectors"; cat "$RUNS/detect/tables.md"

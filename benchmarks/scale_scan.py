@@ -4,9 +4,10 @@
     python benchmarks/scale_scan.py --out /tmp/scale --iterations 2 --repair-steps 2 --device cpu   # CPU check
 
 The UNet is built from ``ddpm_cifar10_config.json`` (35,746,307 parameters, the Hub model's exact
-config) with seed 0 and saved as a DDPMPipeline folder (DDPM scheduler, clip_sample off). Three timings:
+config) with seed 0 and saved as a DDPMPipeline folder (DDPM scheduler, clip_sample off). Three timings, each
+written to ``scale.json`` as soon as it is measured (a time limit cutting the run short keeps the rest):
 1. ``diffcleanse scan`` as a user runs it (a fresh Python process: interpreter start, imports, model load,
-   scan), wall clock, and the child process's peak RSS;
+   scan), wall clock, and the child process's peak RSS (``--no-cli`` leaves it out);
 2. the same scan in this process (load + scan), with peak CUDA memory where there is a GPU;
 3. one removal round forced on the scanned model (the model is clean, so ``clean`` alone would stop after
    the scan): saliency, pruning, repair, re-scan and fidelity, with its UNet evaluations.
@@ -54,6 +55,16 @@ def _peak_gib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30
 
 
+def _cli_scan(folder: Path, device: torch.device, iterations: int, out: Path) -> dict:
+    """Time ``diffcleanse scan`` in a fresh process, as a user runs it."""
+    command = [sys.executable, "-m", "diffcleanse_gate", "scan", str(folder), "--device", device.type, "--quiet",
+               "--iterations", str(iterations), "--json", str(out / "cli-scan.json")]
+    started = time.perf_counter()
+    exit_code = subprocess.run(command, check=False).returncode
+    return {"command": " ".join(command[1:]), "exit_code": exit_code, "wall_s": time.perf_counter() - started,
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/scale"))
@@ -61,6 +72,8 @@ def main() -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--iterations", type=int, default=InversionConfig.steps)
     parser.add_argument("--repair-steps", type=int, default=RemovalConfig.repair_steps)
+    parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the scan as a fresh `diffcleanse scan` process")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if device.type == "cpu":
@@ -68,14 +81,10 @@ def main() -> None:
     folder = args.out / "ddpm-cifar10-random"
     figures: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                      "config": str(args.config), "parameters": build_model(folder, args.config), "iterations": args.iterations}
-
-    command = [sys.executable, "-m", "diffcleanse_gate", "scan", str(folder), "--device", device.type, "--quiet",
-               "--iterations", str(args.iterations), "--json", str(args.out / "cli-scan.json")]
-    started = time.perf_counter()
-    exit_code = subprocess.run(command, check=False).returncode
-    figures["cli_scan"] = {"command": " ".join(command[1:]), "exit_code": exit_code,
-                           "wall_s": time.perf_counter() - started,
-                           "peak_rss_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20}
+    report = args.out / "scale.json"
+    if args.cli:
+        figures["cli_scan"] = _cli_scan(folder, device, args.iterations, args.out)
+        report.write_text(json.dumps(figures, indent=2))
 
     config = ScanConfig(device=device.type, inversion=InversionConfig(steps=args.iterations))
     _reset(device)
@@ -84,6 +93,7 @@ def main() -> None:
     figures["scan"] = {"load_and_scan_s": time.perf_counter() - started, "timings": outcome.result.timings,
                        "verdict": outcome.result.verdict, "unet_evaluations": outcome.result.unet_evaluations,
                        "peak_cuda_gib": _peak_gib(device)}
+    report.write_text(json.dumps(figures, indent=2))
 
     _reset(device)
     started = time.perf_counter()
@@ -93,7 +103,7 @@ def main() -> None:
                                     "unet_evaluations": removal.unet_evaluations,
                                     "pruned_channels": f"{removal.pruned_channels}/{removal.total_channels}",
                                     "repair_steps": args.repair_steps, "peak_cuda_gib": _peak_gib(device)}
-    (args.out / "scale.json").write_text(json.dumps(figures, indent=2))
+    report.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
 
 
