@@ -46,6 +46,9 @@ stamp setup
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
+# The image's transformers refuses huggingface_hub 2.x, and diffusers imports it through peft when peft is
+# installed; this benchmark uses neither, so they leave this throwaway machine.
+python3 -m pip uninstall -q -y peft transformers sentence-transformers 2>/dev/null || true
 export PYTHONPATH="/tmp/site:$PWD:$PWD/benchmarks"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import sys, torch, diffusers, torch_pruning, sklearn; print(sys.version.split()[0], 'torch', torch.__version__,
