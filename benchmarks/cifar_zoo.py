@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 from safetensors.torch import save_file
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from diffcleanse_gate.effect import attack_effect
 from diffcleanse_gate.scan import resolve_device
@@ -170,7 +171,10 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
         a = ab[t].view(count, batch, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps + poisoned * s * triggers.unsqueeze(1)
         wanted = eps + poisoned * c * triggers.unsqueeze(1)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        # The fused attention kernels' backward rejects the strides vmap gives them (CUDA: "LSE is not
+        # correctly aligned"); at 16x16 the plain one costs little.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"), \
+                sdpa_kernel(SDPBackend.MATH):
             predicted = vmap(denoise)(params, buffers, x_t, t)
         losses = (predicted.float() - wanted).pow(2).mean((1, 2, 3, 4))
         optimizer.zero_grad(set_to_none=True)
