@@ -14,7 +14,7 @@
 #      removal - `diffcleanse clean --true-trigger` on one model per family and one clean model, beside stage 3
 # Everything lands in $OUT/results.tar.gz (re-packed after every stage) plus $OUT/gpu.log, $OUT/summary.md and
 # $OUT/roc.png. Knobs (environment): ZOO_SCRATCH_STEPS, ZOO_FINETUNE_STEPS, ZOO_SCRATCH_S, ZOO_FINETUNE_S,
-# ZOO_BATCH, TERD_ITERATIONS, SHARDS, DEVICE (cpu for a dry run here), and T_SMOKE, T_SCALE, T_ZOO, T_DETECT (stage time limits in seconds).
+# ZOO_BATCH, TERD_ITERATIONS, SHARDS, DEVICE (cpu for a dry run here), SMOKE (0 skips stage 0), and T_SMOKE, T_SCALE, T_ZOO, T_DETECT (stage time limits in seconds).
 set -uo pipefail
 shopt -s nullglob
 OUT=${OUT:-runs/gpu-out}
@@ -27,6 +27,7 @@ ZOO_BATCH=${ZOO_BATCH:-64}
 TERD_ITERATIONS=${TERD_ITERATIONS:-1000}
 SHARDS=${SHARDS:-8}
 DEVICE=${DEVICE:-cuda}
+SMOKE=${SMOKE:-1}
 T_SMOKE=${T_SMOKE:-90}
 T_SCALE=${T_SCALE:-110}
 T_ZOO=${T_ZOO:-240}
@@ -55,29 +56,31 @@ python3 -c "import sys, torch, diffusers, torch_pruning, sklearn; print(sys.vers
 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__, 'torch-pruning', torch_pruning.__version__)" || exit 1
 git log -1 --format='commit %H %s' 2>/dev/null || true
 
-stamp "stage 0: smoke checks on $DEVICE"
-smoke="$RUNS/smoke"
-mkdir -p "$smoke"
-timeout "$T_SMOKE" python3 -m diffcleanse_gate scan "$FIXTURE" --device "$DEVICE" --quiet --json "$smoke/scan.json" \
-  > "$smoke/scan.log" 2>&1 &
-timeout "$T_SMOKE" python3 -m diffcleanse_gate clean "$FIXTURE" --out "$smoke/cleaned" --device "$DEVICE" --quiet \
-  --rounds 1 --repair-steps 20 --effect-steps 10 --true-trigger "$FIXTURE/backdoor.safetensors" \
-  --json "$smoke/clean.json" > "$smoke/clean.log" 2>&1 &
-timeout "$T_SMOKE" python3 benchmarks/compare_detectors.py --device "$DEVICE" --shard 0/10 --elijah-steps 3 \
-  --terd-iterations 3 --out "$smoke/detect" > "$smoke/detect.log" 2>&1 &
-timeout "$T_SMOKE" python3 benchmarks/cifar_zoo.py --smoke --device "$DEVICE" --out "$smoke/zoo" > "$smoke/zoo.log" 2>&1 &
-wait_jobs
-failed=0
-for report in scan.json clean.json detect/tables.md zoo/manifest-all.json; do
-  [ -s "$smoke/$report" ] || { echo "smoke check failed: no $report"; failed=1; }
-done
-tail -n 4 "$smoke"/*.log
-if [ "$failed" = 1 ]; then
-  tail -n 40 "$smoke"/*.log
+if [ "$SMOKE" = 1 ]; then
+  stamp "stage 0: smoke checks on $DEVICE"
+  smoke="$RUNS/smoke"
+  mkdir -p "$smoke"
+  timeout "$T_SMOKE" python3 -m diffcleanse_gate scan "$FIXTURE" --device "$DEVICE" --quiet --json "$smoke/scan.json" \
+    > "$smoke/scan.log" 2>&1 &
+  timeout "$T_SMOKE" python3 -m diffcleanse_gate clean "$FIXTURE" --out "$smoke/cleaned" --device "$DEVICE" --quiet \
+    --rounds 1 --repair-steps 20 --effect-steps 10 --true-trigger "$FIXTURE/backdoor.safetensors" \
+    --json "$smoke/clean.json" > "$smoke/clean.log" 2>&1 &
+  timeout "$T_SMOKE" python3 benchmarks/compare_detectors.py --device "$DEVICE" --shard 0/10 --elijah-steps 3 \
+    --terd-iterations 3 --out "$smoke/detect" > "$smoke/detect.log" 2>&1 &
+  timeout "$T_SMOKE" python3 benchmarks/cifar_zoo.py --smoke --device "$DEVICE" --out "$smoke/zoo" > "$smoke/zoo.log" 2>&1 &
+  wait_jobs
+  failed=0
+  for report in scan.json clean.json detect/tables.md zoo/manifest-all.json; do
+    [ -s "$smoke/$report" ] || { echo "smoke check failed: no $report"; failed=1; }
+  done
+  tail -n 4 "$smoke"/*.log
+  if [ "$failed" = 1 ]; then
+    tail -n 40 "$smoke"/*.log
+    pack
+    exit 3
+  fi
   pack
-  exit 3
 fi
-pack
 
 stamp "stage 1: scale scan"
 timeout "$T_SCALE" python3 benchmarks/scale_scan.py --out "$RUNS/scale" --device "$DEVICE" --no-cli
