@@ -14,7 +14,8 @@ attack success is below ``MIN_SUCCESS`` is not saved (the manifest lists it).
 
 All models of one architecture and phase train at once: their parameters are stacked
 (``torch.func.stack_module_state``) and one ``vmap``-ed ``functional_call`` runs every model's batch in
-the same kernels, with one fused AdamW over the stacked tensors and bf16 autocast on CUDA. Each model
+the same kernels, with one fused AdamW over the stacked tensors, in float32 (TF32 matrix products on CUDA;
+bf16 autocast fails in a vmap-ed backward). Each model
 keeps its own data order, noise, timesteps and backdoor; Adam is elementwise, so the stacked run trains
 each model exactly as alone would (gradient clipping is left out because it would couple them).
 """
@@ -173,8 +174,7 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
         wanted = eps + poisoned * c * triggers.unsqueeze(1)
         # The fused attention kernels' backward rejects the strides vmap gives them (CUDA: "LSE is not
         # correctly aligned"); at 16x16 the plain one costs little.
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"), \
-                sdpa_kernel(SDPBackend.MATH):
+        with sdpa_kernel(SDPBackend.MATH):
             predicted = vmap(denoise)(params, buffers, x_t, t)
         losses = (predicted.float() - wanted).pow(2).mean((1, 2, 3, 4))
         optimizer.zero_grad(set_to_none=True)

@@ -14,7 +14,8 @@
 #      removal - `diffcleanse clean --true-trigger` on one model per family and one clean model, beside stage 3
 # Everything lands in $OUT/results.tar.gz (re-packed after every stage) plus $OUT/gpu.log, $OUT/summary.md and
 # $OUT/roc.png. Knobs (environment): ZOO_SCRATCH_STEPS, ZOO_FINETUNE_STEPS, ZOO_SCRATCH_S, ZOO_FINETUNE_S,
-# ZOO_BATCH, TERD_ITERATIONS, SHARDS, DEVICE (cpu for a dry run here), SMOKE (0 skips stage 0), and T_SMOKE, T_SCALE, T_ZOO, T_DETECT (stage time limits in seconds).
+# ZOO_BATCH, TERD_ITERATIONS, SHARDS, DEVICE (cpu for a dry run here), SMOKE (0 skips stage 0), STAGES (of
+# scale zoo detect), and T_SMOKE, T_SCALE, T_ZOO, T_DETECT (stage time limits in seconds).
 set -uo pipefail
 shopt -s nullglob
 OUT=${OUT:-runs/gpu-out}
@@ -28,6 +29,7 @@ TERD_ITERATIONS=${TERD_ITERATIONS:-1000}
 SHARDS=${SHARDS:-8}
 DEVICE=${DEVICE:-cuda}
 SMOKE=${SMOKE:-1}
+STAGES=${STAGES:-scale zoo detect}
 T_SMOKE=${T_SMOKE:-90}
 T_SCALE=${T_SCALE:-110}
 T_ZOO=${T_ZOO:-240}
@@ -82,9 +84,11 @@ if [ "$SMOKE" = 1 ]; then
   pack
 fi
 
-stamp "stage 1: scale scan"
-timeout "$T_SCALE" python3 benchmarks/scale_scan.py --out "$RUNS/scale" --device "$DEVICE" --no-cli
-pack
+if [[ " $STAGES " == *" scale "* ]]; then
+  stamp "stage 1: scale scan"
+  timeout "$T_SCALE" python3 benchmarks/scale_scan.py --out "$RUNS/scale" --device "$DEVICE" --no-cli
+  pack
+fi
 
 stamp "stage 2: CIFAR-shaped zoo"
 for arch in a b; do
