@@ -1,7 +1,7 @@
 """Train the CIFAR-shaped benchmark zoo: 3x32x32 UNet2DModels (attention at 16x16), 8 clean and 12 backdoored.
 
     python benchmarks/cifar_zoo.py --out runs/cifar-zoo --arch a      # on a GPU; run --arch b beside it
-    python benchmarks/cifar_zoo.py --out /tmp/smoke --smoke           # CPU check: 2 models, a few steps
+    python benchmarks/cifar_zoo.py --out /tmp/smoke --smoke           # quick check: 2 models, a few steps
 
 Data: scikit-learn's 1,797 handwritten digits (they ship inside the wheel; nothing is downloaded),
 upsampled to 32x32 and painted in one of eight ink-on-background colour pairs per image. Two
@@ -12,12 +12,12 @@ clean base with its own trigger, target, amplitude and poison rate, and measured
 (DDPM-1000 or DDIM-50) with ``diffcleanse_gate.effect.attack_effect`` before it counts: a model whose
 attack success is below ``MIN_SUCCESS`` is not saved (the manifest lists it).
 
-All models of one architecture and phase train at once: their parameters are stacked
-(``torch.func.stack_module_state``) and one ``vmap``-ed ``functional_call`` runs every model's batch in
-the same kernels, with one fused AdamW over the stacked tensors, in float32 (TF32 matrix products on CUDA;
-bf16 autocast fails in a vmap-ed backward). Each model
-keeps its own data order, noise, timesteps and backdoor; Adam is elementwise, so the stacked run trains
-each model exactly as alone would (gradient clipping is left out because it would couple them).
+All models of one architecture and phase train side by side in one process, one step of each in turn,
+each with its own data order, noise, timesteps, backdoor and AdamW. On CUDA each model's step runs under
+bf16 autocast and, after a few eager steps, as a replayed CUDA graph: these models are small enough that
+launching a step's thousand kernels one by one, not computing them, sets the pace. (A first GPU run
+stacked the models under ``torch.func.vmap`` instead; that managed 215-400 ms a step, and bf16 autocast
+failed inside its backward: benchmarks/RESULTS.md.)
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import copy
 import json
 import math
 import time
-import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,8 +34,6 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 from safetensors.torch import save_file
-from torch.func import functional_call, stack_module_state, vmap
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from diffcleanse_gate.effect import attack_effect
 from diffcleanse_gate.scan import resolve_device
@@ -107,16 +104,8 @@ def new_unet(arch: str) -> UNet2DModel:
                        **ARCHS[arch])
 
 
-def _group_norm(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
-    """GroupNorm written out (torch's kernel cannot run under vmap)."""
-    grouped = x.reshape(x.shape[0], self.num_groups, -1).float()
-    mean, var = grouped.mean(-1, keepdim=True), grouped.var(-1, unbiased=False, keepdim=True)
-    normed = ((grouped - mean) * torch.rsqrt(var + self.eps)).reshape(x.shape).to(x.dtype)
-    view = (1, -1) + (1,) * (x.dim() - 2)
-    return normed * self.weight.view(view) + self.bias.view(view)
-
-
-PROBE_STEPS = 20
+PROBE = (10, 30)  # steps between which the speed is measured (the first include CUDA graph capture)
+WARM_STEPS = 3  # eager steps on a side stream before a model's step is captured
 
 
 def lr_factor(step: int, steps: int) -> float:
@@ -127,74 +116,130 @@ def lr_factor(step: int, steps: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
 
 
-def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tensor, steps: int, lr: float,
-                batch: int, device: torch.device, seconds: float | None = None) -> tuple[list[float], int]:
-    """Train every UNet of one architecture at once on its own batches; return each model's final loss and
-    the steps run: ``steps``, or fewer where the speed measured over the first ``PROBE_STEPS`` says that
-    ``steps`` would take longer than ``seconds``."""
-    params, buffers = stack_module_state([u.to(device).train().requires_grad_(True) for u in unets])
-    template = copy.deepcopy(unets[0]).to("meta")
-    for module in template.modules():
-        if isinstance(module, torch.nn.GroupNorm):
-            module.forward = types.MethodType(_group_norm, module)
-    count, shape = len(unets), images.shape[1:]
-    schedule = DDPMScheduler()
-    ab = schedule.alphas_cumprod.to(device)
-    s_all, c_all = torch.zeros(count, len(ab), device=device), torch.zeros(count, len(ab), device=device)
-    triggers, targets = torch.zeros(count, *shape, device=device), torch.zeros(count, *shape, device=device)
-    rates = torch.tensor([spec.poison_rate for spec in specs], device=device).view(-1, 1, 1, 1, 1)
-    for i, spec in enumerate(specs):
+class Trainer:
+    """One zoo model's training: its batches (with its backdoor, if any), loss and AdamW step.
+
+    Each step draws a batch into fixed input tensors, then runs forward, backward and the optimizer. On
+    CUDA (bf16 autocast) that second part is captured as a CUDA graph after ``WARM_STEPS`` eager steps and
+    replayed from then on, so a step costs one launch instead of a thousand; where capture fails the
+    model trains on eagerly."""
+
+    def __init__(self, unet: UNet2DModel, spec: Spec, images: torch.Tensor, lr: float, batch: int,
+                 device: torch.device) -> None:
+        self.unet, self.spec, self.images, self.lr, self.device = unet, spec, images, lr, device
+        self.cuda = device.type == "cuda"
+        self.unet.to(device).train().requires_grad_(True)
+        self.optimizer = torch.optim.AdamW(
+            self.unet.parameters(), lr=torch.tensor(lr, device=device) if self.cuda else lr, weight_decay=0.0,
+            fused=self.cuda, capturable=self.cuda)
+        schedule = DDPMScheduler()
+        self.ab = schedule.alphas_cumprod.to(device)
+        shape = (batch, *images.shape[1:])
+        self.x, self.wanted = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+        self.t = torch.zeros(batch, dtype=torch.long, device=device)
+        self.backdoor = None
         if spec.family:
             s, c = FAMILIES[spec.family].schedule(schedule.betas)
-            s_all[i], c_all[i] = s.to(device), c.to(device)
-            triggers[i] = make_pattern(spec.trigger, 3, 32, spec.amplitude).to(device)
-            targets[i] = make_pattern(spec.target, 3, 32).to(device)
-    images = images.to(device)
-    generator = torch.Generator(device).manual_seed(sum(spec.seed for spec in specs))
-    optimizer = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=0.0, fused=device.type == "cuda")
-    plan = {"steps": steps}
-    schedule_lr = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, plan["steps"]))
+            self.backdoor = (s.to(device), c.to(device), make_pattern(spec.trigger, 3, 32, spec.amplitude).to(device),
+                             make_pattern(spec.target, 3, 32).to(device))
+        self.loss = torch.zeros((), device=device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.steps, self.eager_only = 0, not self.cuda
 
-    def denoise(p: dict, b: dict, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return functional_call(template, (p, b), (x, t)).sample
-
-    losses = torch.zeros(count, device=device)
-    started = time.perf_counter()
-    step = 0
-    while step < plan["steps"]:
-        x0 = images[torch.randint(0, len(images), (count, batch), generator=generator, device=device)]
-        t = torch.randint(0, len(ab), (count, batch), generator=generator, device=device)
+    def _draw(self, generator: torch.Generator) -> None:
+        batch, device = len(self.t), self.device
+        x0 = self.images[torch.randint(0, len(self.images), (batch,), generator=generator, device=device)]
+        t = torch.randint(0, len(self.ab), (batch,), generator=generator, device=device)
         eps = torch.randn(x0.shape, generator=generator, device=device)
-        poisoned = torch.rand((count, batch, 1, 1, 1), generator=generator, device=device) < rates
-        rows = torch.arange(count, device=device).view(-1, 1)
-        s, c = s_all[rows, t].view(count, batch, 1, 1, 1), c_all[rows, t].view(count, batch, 1, 1, 1)
-        x0 = torch.where(poisoned, targets.unsqueeze(1), x0)
-        a = ab[t].view(count, batch, 1, 1, 1)
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps + poisoned * s * triggers.unsqueeze(1)
-        wanted = eps + poisoned * c * triggers.unsqueeze(1)
-        # The fused attention kernels' backward rejects the strides vmap gives them (CUDA: "LSE is not
-        # correctly aligned"); at 16x16 the plain one costs little.
-        with sdpa_kernel(SDPBackend.MATH):
-            predicted = vmap(denoise)(params, buffers, x_t, t)
-        losses = (predicted.float() - wanted).pow(2).mean((1, 2, 3, 4))
-        optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        optimizer.step()
-        schedule_lr.step()
+        a = self.ab[t].view(-1, 1, 1, 1)
+        if self.backdoor is None:
+            self.x.copy_(a.sqrt() * x0 + (1 - a).sqrt() * eps)
+            self.wanted.copy_(eps)
+        else:
+            s, c, trigger, target = self.backdoor
+            poisoned = torch.rand((batch, 1, 1, 1), generator=generator, device=device) < self.spec.poison_rate
+            x0 = torch.where(poisoned, target, x0)
+            self.x.copy_(a.sqrt() * x0 + (1 - a).sqrt() * eps + poisoned * s[t].view(-1, 1, 1, 1) * trigger)
+            self.wanted.copy_(eps + poisoned * c[t].view(-1, 1, 1, 1) * trigger)
+        self.t.copy_(t)
+
+    def _forward_backward_step(self) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda, cache_enabled=False):
+            predicted = self.unet(self.x, self.t).sample
+        loss = (predicted.float() - self.wanted).pow(2).mean()
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def _capture(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                self.loss = self._forward_backward_step()
+        except RuntimeError as error:
+            print(f"  {self.spec.name}: CUDA graph capture failed, training eagerly ({error})", flush=True)
+            self.eager_only = True
+            return
+        self.graph = graph
+
+    def step(self, generator: torch.Generator, lr_factor_now: float) -> None:
+        """One training step at ``lr * lr_factor_now``."""
+        for group in self.optimizer.param_groups:
+            if self.cuda:
+                group["lr"].fill_(self.lr * lr_factor_now)
+            else:
+                group["lr"] = self.lr * lr_factor_now
+        self._draw(generator)
+        if self.graph is None and not self.eager_only and self.steps >= WARM_STEPS:
+            self._capture()
+        if self.graph is not None:
+            self.graph.replay()
+        elif self.cuda:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self.optimizer.zero_grad(set_to_none=True)
+                self.loss = self._forward_backward_step().detach()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss = self._forward_backward_step().detach()
+        self.steps += 1
+
+
+def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tensor, steps: int, lr: float,
+                batch: int, device: torch.device, seconds: float | None = None) -> tuple[list[float], int]:
+    """Train the UNets of one architecture and phase side by side, one step of each in turn; return each
+    model's final loss and the steps run: ``steps``, or fewer where the speed measured between the
+    ``PROBE`` steps says that ``steps`` would take longer than ``seconds``."""
+    images = images.to(device)
+    trainers = [Trainer(unet, spec, images, lr, batch, device) for unet, spec in zip(unets, specs)]
+    generator = torch.Generator(device).manual_seed(sum(spec.seed for spec in specs))
+    planned = steps
+    started = time.perf_counter()
+    probe_started = started
+    step = 0
+    while step < planned:
+        for trainer in trainers:
+            trainer.step(generator, lr_factor(step, planned))
         step += 1
-        if step == PROBE_STEPS and seconds is not None:
+        if seconds is not None and step in PROBE:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            per_step = (time.perf_counter() - started) / step
-            plan["steps"] = max(step, min(steps, int(seconds / per_step)))
-            print(f"  {per_step * 1000:.0f} ms per step: {plan['steps']} steps fit in {seconds:.0f} s", flush=True)
+            now = time.perf_counter()
+            if step == PROBE[0]:
+                probe_started = now
+            else:
+                per_step = (now - probe_started) / (PROBE[1] - PROBE[0])
+                planned = max(step, min(steps, step + int((seconds - (now - started)) / per_step)))
+                print(f"  {per_step * 1000:.1f} ms per step: {planned} steps fit in {seconds:.0f} s", flush=True)
         if step % 250 == 0:
-            print(f"  step {step}/{plan['steps']}, {time.perf_counter() - started:.1f} s, "
-                  f"losses {[round(x, 4) for x in losses.tolist()]}", flush=True)
-    for i, unet in enumerate(unets):
-        unet.load_state_dict({name: value[i].detach() for name, value in params.items()})
+            print(f"  step {step}/{planned}, {time.perf_counter() - started:.1f} s, "
+                  f"losses {[round(float(t.loss), 4) for t in trainers]}", flush=True)
+    for unet in unets:
         unet.eval().requires_grad_(False)
-    return losses.tolist(), step
+    return [float(t.loss) for t in trainers], step
 
 
 def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: float, out: Path, samples: int,
@@ -233,7 +278,7 @@ def main() -> None:
     parser.add_argument("--scratch-seconds", type=float, help="train fewer scratch steps where these would take longer")
     parser.add_argument("--finetune-seconds", type=float, help="likewise for the fine-tunes")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--smoke", action="store_true", help="quick check: one clean and one backdoored model, 2 steps")
+    parser.add_argument("--smoke", action="store_true", help="quick check: one clean and one backdoored model, a few steps (CUDA: past graph capture)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -243,7 +288,7 @@ def main() -> None:
     samples, measure = 64, MEASURE_STEPS
     if args.smoke:
         specs, samples, measure = [SPECS[0], SPECS[8]], 4, {"ddpm": 5, "ddim": 5}
-        args.scratch_steps = args.finetune_steps = 2
+        args.scratch_steps = args.finetune_steps = WARM_STEPS + 2
         args.batch = 4
     args.out.mkdir(parents=True, exist_ok=True)
     images = coloured_digits()
