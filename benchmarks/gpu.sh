@@ -71,7 +71,6 @@ export PYTHONPATH="/tmp/site:$PWD:$PWD/benchmarks"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import sys, torch, diffusers, torch_pruning, sklearn; print(sys.version.split()[0], 'torch', torch.__version__,
 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__, 'torch-pruning', torch_pruning.__version__)" || exit 1
-git log -1 --format='commit %H %s' 2>/dev/null || true
 
 smoke_checks() {
   local smoke="$RUNS/smoke" report failed=0
