@@ -108,9 +108,8 @@ PROBE = (10, 30)  # steps between which the speed is measured (the first include
 WARM_STEPS = 3  # eager steps on a side stream before a model's step is captured
 
 
-def lr_factor(step: int, steps: int) -> float:
-    """Linear warm-up over the first 5 % of the steps, then cosine decay to 5 % of the peak."""
-    warm = max(1, steps // 20)
+def lr_factor(step: int, steps: int, warm: int) -> float:
+    """Linear warm-up over ``warm`` steps, then cosine decay to 5 % of the peak at ``steps``."""
     if step < warm:
         return 0.05 + 0.95 * step / warm
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
@@ -217,12 +216,13 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
     trainers = [Trainer(unet, spec, images, lr, batch, device) for unet, spec in zip(unets, specs)]
     generator = torch.Generator(device).manual_seed(sum(spec.seed for spec in specs))
     planned = steps
+    warm = max(1, steps // 20)  # from the steps asked for, so that planning fewer does not jump the rate
     started = time.perf_counter()
     probe_started = started
     step = 0
     while step < planned:
         for trainer in trainers:
-            trainer.step(generator, lr_factor(step, planned))
+            trainer.step(generator, lr_factor(step, planned, min(warm, max(1, planned // 2))))
         step += 1
         if seconds is not None and step in PROBE:
             if device.type == "cuda":
@@ -238,6 +238,7 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
             print(f"  step {step}/{planned}, {time.perf_counter() - started:.1f} s, "
                   f"losses {[round(float(t.loss), 4) for t in trainers]}", flush=True)
     for unet in unets:
+        unet.zero_grad(set_to_none=True)  # the gradients live in the graphs' memory pools
         unet.eval().requires_grad_(False)
     return [float(t.loss) for t in trainers], step
 
