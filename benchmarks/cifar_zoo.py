@@ -221,8 +221,9 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
     probe_started = started
     step = 0
     while step < planned:
+        factor = lr_factor(step, planned, min(warm, max(1, planned // 2)))
         for trainer in trainers:
-            trainer.step(generator, lr_factor(step, planned, min(warm, max(1, planned // 2))))
+            trainer.step(generator, factor)
         step += 1
         if seconds is not None and step in PROBE:
             if device.type == "cuda":

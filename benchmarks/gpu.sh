@@ -42,6 +42,7 @@ exec > >(tee -a "$OUT/gpu.log") 2>&1
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2
 started=$(date +%s)
 
+wants() { [[ " $STAGES " == *" $1 "* ]]; }  # is stage $1 among STAGES?
 stamp() { echo "=== $(( $(date +%s) - started )) s: $*"; }
 # A bare `wait` would also wait for the `tee` behind the log (a process substitution) and never return.
 wait_jobs() { local pids; pids=$(jobs -p); [ -z "$pids" ] || wait $pids; }
@@ -108,13 +109,13 @@ if [ "$SMOKE" = 1 ]; then
   pack
 fi
 
-if [[ " $STAGES " == *" scale "* ]]; then
+if wants scale; then
   stamp "stage 1: scale scan"
   timeout "$T_SCALE" python3 benchmarks/scale_scan.py --out "$RUNS/scale" --device "$DEVICE" --no-cli
   pack
 fi
 
-if [[ " $STAGES " == *" zoo "* ]]; then
+if wants zoo; then
   stamp "stage 2: CIFAR-shaped zoo"
   for arch in a b; do
     timeout "$T_ZOO" python3 benchmarks/cifar_zoo.py --out "$RUNS/zoo" --arch "$arch" --device "$DEVICE" --batch "$ZOO_BATCH" \
@@ -126,7 +127,7 @@ if [[ " $STAGES " == *" zoo "* ]]; then
   pack
 fi
 
-if [[ " $STAGES " == *" detect "* ]]; then
+if wants detect; then
   stamp "stage 3: detectors side by side, and removal beside them"
   for ((k = 0; k < SHARDS; k++)); do
     timeout "$T_DETECT" python3 benchmarks/compare_detectors.py --zoo "$RUNS/zoo" --device "$DEVICE" \
