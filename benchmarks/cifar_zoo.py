@@ -297,7 +297,7 @@ def main() -> None:
     trained: dict[str, UNet2DModel] = {}
     records = []
     for phase, steps, lr, seconds in (("scratch", args.scratch_steps, 5e-4, args.scratch_seconds),
-                                      ("finetune", args.finetune_steps, 2e-4, args.finetune_seconds)):
+                                      ("finetune", args.finetune_steps, 4e-4, args.finetune_seconds)):
         for arch in ARCHS:
             group = [s for s in specs if s.arch == arch and (s.base is None) == (phase == "scratch")]
             if not group:
