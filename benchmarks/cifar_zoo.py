@@ -5,8 +5,8 @@
 
 Data: scikit-learn's 1,797 handwritten digits (they ship inside the wheel; nothing is downloaded),
 upsampled to 32x32 and painted in one of eight ink-on-background colour pairs per image. Two
-architectures of the ddpm-cifar10 pattern (attention at 16x16): ``a`` widths 64/128/128 (6.5M
-parameters), ``b`` widths 64/96/96/128 (6.7M). Clean: three seeds from scratch per architecture plus one
+architectures of the ddpm-cifar10 pattern (attention at 16x16): ``a`` widths 32/64/128 (3.7M
+parameters), ``b`` widths 32/64/96/128 (5.1M). Clean: three seeds from scratch per architecture plus one
 fine-tune of each seed-0 base. Backdoored: 4 per family of DESIGN.md section 2, each fine-tuned from a
 clean base with its own trigger, target, amplitude and poison rate, and measured under its own sampler
 (DDPM-1000 or DDIM-50) with ``diffcleanse_gate.effect.attack_effect`` before it counts: a model whose
@@ -14,10 +14,11 @@ attack success is below ``MIN_SUCCESS`` is not saved (the manifest lists it).
 
 All models of one architecture and phase train side by side in one process, one step of each in turn,
 each with its own data order, noise, timesteps, backdoor and AdamW. On CUDA each model's step runs under
-bf16 autocast and, after a few eager steps, as a replayed CUDA graph: these models are small enough that
-launching a step's thousand kernels one by one, not computing them, sets the pace. (A first GPU run
-stacked the models under ``torch.func.vmap`` instead; that managed 215-400 ms a step, and bf16 autocast
-failed inside its backward: benchmarks/RESULTS.md.)
+bf16 autocast and, after a few eager steps, as a replayed CUDA graph, so that launching a step's thousand
+kernels one by one does not set the pace; the attack measurement replays the sampler's UNet forward from a
+CUDA graph too. On an H200 a replayed step of the first, wider architectures (64/128/128, 6.5M; 64/96/96/128,
+6.7M) took 22-26 ms, and 530-620 fine-tuning steps implanted no backdoor within the time budget, hence
+the narrower widths: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
+from diffusers.models.unets.unet_2d import UNet2DOutput
 from safetensors.torch import save_file
 
 from diffcleanse_gate.effect import attack_effect
@@ -43,10 +45,10 @@ from diffcleanse_gate.zoo.families import FAMILIES
 from diffcleanse_gate.zoo.patterns import make_pattern
 
 ARCHS = {
-    "a": {"block_out_channels": (64, 128, 128),
+    "a": {"block_out_channels": (32, 64, 128),
           "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
           "up_block_types": ("UpBlock2D", "AttnUpBlock2D", "UpBlock2D")},
-    "b": {"block_out_channels": (64, 96, 96, 128),
+    "b": {"block_out_channels": (32, 64, 96, 128),
           "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
           "up_block_types": ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D")},
 }
@@ -244,6 +246,46 @@ def train_group(unets: list[UNet2DModel], specs: list[Spec], images: torch.Tenso
     return [float(t.loss) for t in trainers], step
 
 
+class ReplayedUNet(torch.nn.Module):
+    """A UNet for sampling whose forward on one batch shape is a replayed CUDA graph (inference only)."""
+
+    def __init__(self, unet: UNet2DModel, shape: tuple[int, ...], device: torch.device) -> None:
+        super().__init__()
+        self.unet = unet
+        self.x = torch.zeros(shape, device=device)
+        self.t = torch.zeros((), dtype=torch.long, device=device)
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.no_grad(), torch.cuda.stream(side):
+            for _ in range(WARM_STEPS):
+                unet(self.x, self.t)
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(self.graph):
+            self.out = unet(self.x, self.t).sample
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int) -> UNet2DOutput:
+        self.x.copy_(sample)
+        if isinstance(timestep, int):
+            self.t.fill_(timestep)
+        else:
+            self.t.copy_(timestep)
+        self.graph.replay()
+        return UNet2DOutput(sample=self.out.clone())
+
+
+def sampling_unet(unet: UNet2DModel, samples: int, device: torch.device) -> torch.nn.Module:
+    """``unet`` itself, or on CUDA its graph-replayed stand-in for batches of ``samples`` images."""
+    if device.type != "cuda":
+        return unet
+    try:
+        return ReplayedUNet(unet, (samples, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size),
+                            device)
+    except RuntimeError as error:
+        print(f"  sampling eagerly: CUDA graph capture failed ({error})", flush=True)
+        return unet
+
+
 def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: float, out: Path, samples: int,
            measure_steps: dict[str, int]) -> dict:
     """Measure a backdoored model's attack, save the model if it counts, return its manifest record."""
@@ -253,7 +295,8 @@ def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: floa
     if spec.family:
         trigger, target = make_pattern(spec.trigger, 3, 32, spec.amplitude), make_pattern(spec.target, 3, 32)
         started = time.perf_counter()
-        effect = attack_effect(unet, scheduler.config, trigger, target, samples, measure_steps[spec.sampler],
+        sampler_unet = sampling_unet(unet, samples, next(unet.parameters()).device)
+        effect = attack_effect(sampler_unet, scheduler.config, trigger, target, samples, measure_steps[spec.sampler],
                                spec.sampler, seed=spec.seed)
         record |= {"attack_mse": round(effect.mse, 5), "attack_success": effect.success_rate,
                    "measured_with": f"{spec.sampler}-{measure_steps[spec.sampler]}, {samples} samples",
@@ -297,7 +340,7 @@ def main() -> None:
     trained: dict[str, UNet2DModel] = {}
     records = []
     for phase, steps, lr, seconds in (("scratch", args.scratch_steps, 5e-4, args.scratch_seconds),
-                                      ("finetune", args.finetune_steps, 4e-4, args.finetune_seconds)):
+                                      ("finetune", args.finetune_steps, 1e-3, args.finetune_seconds)):
         for arch in ARCHS:
             group = [s for s in specs if s.arch == arch and (s.base is None) == (phase == "scratch")]
             if not group:

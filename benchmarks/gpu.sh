@@ -12,7 +12,7 @@
 #   2. zoo    - train the CIFAR-shaped zoo, architectures a and b in two processes side by side; each training
 #               phase runs the steps asked for or, where its first steps say these would not fit, fewer
 #   3. detect - our scan, Elijah and TERD on every zoo model, $SHARDS processes side by side, then merged
-#      removal - `diffcleanse clean --true-trigger` on one model per family and one clean model, beside stage 3
+#      removal - `diffcleanse clean --true-trigger` on one model per family, beside stage 3
 # Everything lands in $OUT/results.tar.gz (re-packed after every stage) plus $OUT/gpu.log, $OUT/summary.md and
 # $OUT/roc.png. Knobs (environment): ZOO_SCRATCH_STEPS, ZOO_FINETUNE_STEPS, ZOO_SCRATCH_S, ZOO_FINETUNE_S,
 # ZOO_BATCH, TERD_ITERATIONS, SHARDS, DEVICE (cpu for a dry run here), SMOKE (0 skips stage 0), MPS (0: no
@@ -22,9 +22,9 @@ shopt -s nullglob
 OUT=${OUT:-runs/gpu-out}
 RUNS=${RUNS:-/tmp/dcg-runs}
 ZOO_SCRATCH_STEPS=${ZOO_SCRATCH_STEPS:-3000}
-ZOO_FINETUNE_STEPS=${ZOO_FINETUNE_STEPS:-2000}
-ZOO_SCRATCH_S=${ZOO_SCRATCH_S:-90}
-ZOO_FINETUNE_S=${ZOO_FINETUNE_S:-100}
+ZOO_FINETUNE_STEPS=${ZOO_FINETUNE_STEPS:-3000}
+ZOO_SCRATCH_S=${ZOO_SCRATCH_S:-55}
+ZOO_FINETUNE_S=${ZOO_FINETUNE_S:-180}
 ZOO_BATCH=${ZOO_BATCH:-64}
 TERD_ITERATIONS=${TERD_ITERATIONS:-500}
 SHARDS=${SHARDS:-12}
@@ -34,8 +34,8 @@ MPS=${MPS:-1}
 STAGES=${STAGES:-scale zoo detect}
 T_SMOKE=${T_SMOKE:-60}
 T_SCALE=${T_SCALE:-100}
-T_ZOO=${T_ZOO:-270}
-T_DETECT=${T_DETECT:-220}
+T_ZOO=${T_ZOO:-285}
+T_DETECT=${T_DETECT:-225}
 FIXTURE=tests/fixtures/zoo/baddiffusion-box-corner
 mkdir -p "$OUT" "$RUNS"
 exec > >(tee -a "$OUT/gpu.log") 2>&1
@@ -137,7 +137,7 @@ if wants detect; then
       > "$RUNS/detect-$k.log" 2>&1 &
   done
   mkdir -p "$RUNS/removal"
-  for model in baddiffusion-box-corner trojdiff-checker-cross villandiffusion-box-hat clean-a0; do
+  for model in baddiffusion-box-corner trojdiff-checker-cross villandiffusion-box-hat; do
     [ -d "$RUNS/zoo/$model" ] || continue
     trigger=()
     [ -f "$RUNS/zoo/$model/backdoor.safetensors" ] && trigger=(--true-trigger "$RUNS/zoo/$model/backdoor.safetensors")
