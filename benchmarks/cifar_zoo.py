@@ -298,6 +298,7 @@ def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: floa
         sampler_unet = sampling_unet(unet, samples, next(unet.parameters()).device)
         effect = attack_effect(sampler_unet, scheduler.config, trigger, target, samples, measure_steps[spec.sampler],
                                spec.sampler, seed=spec.seed)
+        del sampler_unet  # frees its graph's memory pool before the weights move
         record |= {"attack_mse": round(effect.mse, 5), "attack_success": effect.success_rate,
                    "measured_with": f"{spec.sampler}-{measure_steps[spec.sampler]}, {samples} samples",
                    "measure_seconds": round(time.perf_counter() - started, 1),
