@@ -3,8 +3,8 @@
     python benchmarks/refine_collapse.py --iterations 60 tests/fixtures/zoo/villandiffusion-box-hat ...
 
 Each model is scanned with the default settings; from the trigger it reports, Adam (lr 0.05) takes
-``--iterations`` steps on the variance across 8 noises of 10-step samples from ``noise + trigger``
-(gradients through the model's own sampler, pixels clamped to [-1.5, 1.5]), the trigger kept within
+``--iterations`` steps on the variance across 8 noises of samples from ``noise + trigger`` (the scan's
+sampler and steps, gradients through them, pixels clamped to [-1.5, 1.5]), the trigger kept within
 1.5 times its starting norm. Both triggers are then scored with the collapse score (guards included)
 on 64 other noises. Results and why this was not adopted: benchmarks/RESULTS.md, "What did not work".
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -25,8 +27,8 @@ from diffcleanse_gate.sampling import build_scheduler, run_sampler
 from diffcleanse_gate.scan import ScanConfig, scan
 
 
-def refine(unet: CountingUNet, scheduler_config: dict, shape: tuple[int, ...], start: torch.Tensor,
-           iterations: int, seed: int) -> torch.Tensor:
+def refine(unet: CountingUNet, scheduler_config: Mapping[str, Any], shape: tuple[int, ...], start: torch.Tensor,
+           config: ScanConfig, iterations: int, seed: int) -> torch.Tensor:
     """``start`` moved by Adam to lower the dispersion of the samples it starts."""
     radius = 1.5 * float(start.norm())
     trigger = start.clone().requires_grad_(True)
@@ -34,8 +36,8 @@ def refine(unet: CountingUNet, scheduler_config: dict, shape: tuple[int, ...], s
     generator = torch.Generator().manual_seed(seed)
     for step in range(iterations):
         noise = torch.randn((8, *shape), generator=generator)
-        scheduler = build_scheduler(scheduler_config)
-        images = run_sampler(unet, scheduler, (noise + trigger) * scheduler.init_noise_sigma, 10,
+        scheduler = build_scheduler(scheduler_config, config.sampler)
+        images = run_sampler(unet, scheduler, (noise + trigger) * scheduler.init_noise_sigma, config.sampler_steps,
                              torch.Generator().manual_seed(step))
         loss = images.clamp(-1.5, 1.5).var(0).mean()
         optimizer.zero_grad()
@@ -60,10 +62,10 @@ def main() -> None:
         result = scan(model, config)
         unet = CountingUNet(model.unet.requires_grad_(False))
         started = time.perf_counter()
-        refined = refine(unet, model.scheduler_config, model.sample_shape, result.trigger, args.iterations, 3)
+        refined = refine(unet, model.scheduler_config, model.sample_shape, result.trigger, config, args.iterations, 3)
         took = time.perf_counter() - started
         noise = torch.randn((64, *model.sample_shape), generator=torch.Generator().manual_seed(11))
-        scores, _ = collapse_scores(unet, model.scheduler_config, None, torch.stack([result.trigger, refined]), noise,
+        scores, _ = collapse_scores(unet, model.scheduler_config, config.sampler, torch.stack([result.trigger, refined]), noise,
                                     config.sampler_steps, 1, config.max_batch)
         cosine = "-"
         if (path / "backdoor.safetensors").is_file():
