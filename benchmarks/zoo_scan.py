@@ -1,17 +1,24 @@
-"""Scan every model of the fixture zoo and print verdicts, scores, confusion counts and cost.
+"""Scan every counted model of a zoo and print verdicts, scores, confusion counts and cost.
 
-    python benchmarks/zoo_scan.py            # figures go to stdout; copy them into RESULTS.md
+    python benchmarks/zoo_scan.py                                   # the fixture zoo, default settings
+    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 130
+
+Models whose ``fixture.json`` says ``"counted": false`` (an attack that did not implant) are left out.
+Figures go to stdout; copy them into RESULTS.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
+from diffcleanse_gate.inversion import InversionConfig
 from diffcleanse_gate.loading import load_local
 from diffcleanse_gate.scan import ScanConfig, scan
 
@@ -19,15 +26,23 @@ ZOO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--zoo", type=Path, default=ZOO)
+    parser.add_argument("--iterations", type=int, default=InversionConfig.steps, help="trigger-inversion steps")
+    args = parser.parse_args()
+    config = ScanConfig(inversion=replace(InversionConfig(), steps=args.iterations))
     torch.set_num_threads(1)
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
     print("| model | family | verdict | collapse score | gain anomaly | evidence | trigger cosine "
           "| unet_evaluations | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for path in sorted(p for p in ZOO.iterdir() if (p / "fixture.json").is_file()):
-        family = json.loads((path / "fixture.json").read_text()).get("family")
+    for path in sorted(p for p in args.zoo.iterdir() if (p / "fixture.json").is_file()):
+        fixture = json.loads((path / "fixture.json").read_text())
+        if not fixture.get("counted", True):
+            continue
+        family = fixture.get("family")
         started = time.perf_counter()
-        result = scan(load_local(path), ScanConfig())
+        result = scan(load_local(path), config)
         seconds = time.perf_counter() - started
         cosine = "-"
         if family:
