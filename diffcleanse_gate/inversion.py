@@ -27,7 +27,7 @@ class InversionConfig:
 
     radii: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
     restarts: int = 2
-    steps: int = 150
+    steps: int = 130
     batch_size: int = 16
     learning_rate: float = 0.05
     min_anomaly: float = 0.25
