@@ -14,9 +14,9 @@ sampler settings), for two choices of ``D`` scaled to the candidate's RMS:
 
 For backdoored models it also prints the cosine between the centred target and the part of the
 candidate that is not along the true trigger ("rest vs target"). It prints, per ``beta``, the highest
-collapse over the scales and, for backdoored models, the cosine
-of the shifted candidate to the true trigger and the share of samples at that best scale that are the
-attacker's target (``effect_on``): whether a collapse is the backdoor's.
+collapse over the scales and, for backdoored models, the cosine of the shifted candidate to the true
+trigger and the share of samples at that best scale that are the attacker's target (``effect_on``):
+whether a collapse is the backdoor's.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from diffcleanse_gate.effect import effect_on
 from diffcleanse_gate.inversion import InversionConfig, invert_directions
 from diffcleanse_gate.loading import LoadedModel, load_local
 from diffcleanse_gate.sampling import build_scheduler
-from diffcleanse_gate.scan import ScanConfig
+from diffcleanse_gate.scan import ScanConfig, strongest_gain_anomaly
 from diffcleanse_gate.threat import Probe, probes
 
 BETAS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -45,15 +45,13 @@ def _rms(x: torch.Tensor) -> float:
 
 
 def ode_candidate(model: LoadedModel, config: InversionConfig) -> tuple[torch.Tensor, Probe]:
-    """The amplifying probe's lowest-loss candidate as a shift of x_T, and that probe."""
+    """The scan's gain trigger (the amplifying probe's best candidate, as a shift of x_T), and its probe."""
     scheduler = build_scheduler(model.scheduler_config)
     points = probes(scheduler.betas, config.min_anomaly)
     found = invert_directions(CountingUNet(model.unet), model.sample_shape, scheduler.alphas_cumprod, points,
                               config, torch.Generator().manual_seed(0))
-    index, probe = next((i, p) for i, p in enumerate(points) if p.amplifying)
-    rows = torch.nonzero(found.probe_index == index).flatten()
-    pick = int(rows[torch.argmin(found.losses[rows])])
-    return found.directions[pick] * float(found.radii[pick]) / probe.trigger_scale, probe
+    _, trigger, probe = strongest_gain_anomaly(found, points)
+    return trigger, probe
 
 
 def x0_shift(model: LoadedModel, candidate: torch.Tensor, probe: Probe, noises: int = 64) -> torch.Tensor:
@@ -82,10 +80,9 @@ def main() -> None:
         backdoor = path / "backdoor.safetensors"
         saved = load_file(backdoor) if backdoor.is_file() else {}
         shifts = [("x0 shift", x0_shift(model, candidate, probe))]
-        if saved:
-            shifts.insert(0, ("true target", saved["target"] - saved["target"].mean()))
         rest_cosine = "-"
         if saved:
+            shifts.insert(0, ("true target", saved["target"] - saved["target"].mean()))
             trigger = saved["trigger"].flatten() / saved["trigger"].norm()
             rest = candidate.flatten() - (candidate.flatten() @ trigger) * trigger
             rest_cosine = f"{float(torch.cosine_similarity(rest, shifts[0][1].flatten(), 0)):+.2f}"
@@ -94,8 +91,8 @@ def main() -> None:
             direction = direction / _rms(direction) * _rms(candidate)
             shifted = torch.stack([candidate + beta * direction for beta in BETAS])
             triggers = (shifted.unsqueeze(1) * torch.tensor(SCALES).view(1, -1, 1, 1, 1)).flatten(0, 1)
-            scores, images = collapse_scores(CountingUNet(model.unet), model.scheduler_config, config.sampler, triggers,
-                                        noise, config.sampler_steps, config.seed, config.max_batch)
+            scores, images = collapse_scores(CountingUNet(model.unet), model.scheduler_config, config.sampler,
+                                             triggers, noise, config.sampler_steps, config.seed, config.max_batch)
             best, at = scores.view(len(BETAS), len(SCALES)).max(1)
             cells = []
             for beta_index, score in enumerate(best):

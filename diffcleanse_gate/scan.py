@@ -93,7 +93,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     started = time.perf_counter()
     found = invert_directions(unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress)
     timings["inversion_s"] = time.perf_counter() - started
-    anomaly, gain_trigger, gain_probe = _strongest_gain_anomaly(found, probe_points)
+    anomaly, gain_trigger, gain_probe = strongest_gain_anomaly(found, probe_points)
 
     started = time.perf_counter()
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
@@ -144,7 +144,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     )
 
 
-def _strongest_gain_anomaly(
+def strongest_gain_anomaly(
     found: Candidates, probe_points: list[Probe]
 ) -> tuple[float | None, torch.Tensor | None, Probe | None]:
     """The highest gain anomaly over amplifying probes, its candidate as a trigger for x_T, and its probe."""
