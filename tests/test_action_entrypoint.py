@@ -71,7 +71,7 @@ def run_entrypoint(workspace: Path, inputs: dict[str, str], environ: dict[str, s
     })
     env.update({f"INPUT_{name.upper()}": value for name, value in inputs.items()})
     result = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], cwd=workspace, env=env,
-                            capture_output=True, text=True, timeout=600)
+                            check=False, capture_output=True, text=True, timeout=600)
     return Run(result.returncode, result.stdout, result.stderr, parse_outputs(output.read_text()),
                summary.read_text(), workspace)
 

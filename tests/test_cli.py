@@ -19,7 +19,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "diffcleanse_gate", *args], capture_output=True, text=True, env=ENV, timeout=600
+        [sys.executable, "-m", "diffcleanse_gate", *args], check=False, capture_output=True, text=True, env=ENV,
+        timeout=600,
     )
 
 
