@@ -6,9 +6,9 @@ The scan matches the ODE probe's gain at one timestep (t = 521 for the linear sc
 briefly trained clean models find directions that amplify too (`clean-m1`). A trained-in trigger
 ``r`` enters every timestep as ``s_t * r`` and is answered with the attack's gain ``g_t`` at each of
 them, so here one direction per candidate (the scan's radii and restarts, in x_T units) must match
-``g_t`` at all the given timesteps together: Adam on the summed relative mismatch, each timestep's
-weighted by its clean level ``((g_t - 1) / g_t) ** 2``, 130 steps of 16 fresh noises, then measured on
-64 held-out noises. Prints the best candidate's anomaly (1 - mismatch / clean level, summed over the
+``g_t`` at all the given timesteps together: Adam on the sum of each timestep's relative mismatch
+divided by its clean level ``((g_t - 1) / g_t) ** 2``, with the scan's inversion settings (steps, fresh
+noises per step, learning rate), then measured on the scan's number of held-out noises. Prints the best candidate's anomaly (1 - mismatch / clean level, summed over the
 timesteps), each timestep's own anomaly, and for backdoored models the cosine to the true trigger.
 """
 
@@ -25,11 +25,11 @@ from diffcleanse_gate.loading import LoadedModel, load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.threat import trigger_schedule
 
+Searched = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
-def search(model: LoadedModel, timesteps: list[int], config: InversionConfig) -> tuple[torch.Tensor, torch.Tensor,
-                                                                                      torch.Tensor]:
-    """After the joint search: held-out mismatch ``[timesteps, candidates]``, clean levels ``[timesteps, 1]``
-    and the directions."""
+
+def search(model: LoadedModel, timesteps: list[int], config: InversionConfig) -> Searched:
+    """Held-out mismatch ``[timesteps, candidates]``, clean levels ``[timesteps, 1]`` and the directions."""
     unet = model.unet.requires_grad_(False)
     scheduler = build_scheduler(model.scheduler_config)
     alpha_bar = scheduler.alphas_cumprod
