@@ -42,7 +42,7 @@ from .sampling import build_scheduler, run_sampler
 # Both thresholds are calibrated on clean models only (mean + 3 sd of clean scans), by
 # benchmarks/calibrate_threshold.py; the figures are in benchmarks/RESULTS.md.
 DEFAULT_THRESHOLD = 0.40
-DEFAULT_GAIN_THRESHOLD = 0.60
+DEFAULT_GAIN_THRESHOLD = 0.28
 MIN_STRUCTURE = 0.8
 MIN_SHARE = 0.25
 IN_RANGE = 1.5  # |pixel| of a sample before clamping; the data range is [-1, 1]
@@ -50,14 +50,15 @@ MIN_KEPT_IN_RANGE = 0.8
 DUPLICATE_MSE = 2 * SUCCESS_MSE
 
 
-def gain_anomaly(loss: float, gain: float) -> float:
-    """How much better than a clean denoiser a candidate matches an amplifying probe's gain.
+def gain_anomaly(mismatch: float) -> float:
+    """How much better than a model that takes every shift for noise a candidate matches an
+    amplifying probe's gains, at the worst of the probe's timesteps.
 
-    A model that takes every shift for noise (gain 1) leaves the relative mismatch
-    ``((gain - 1) / gain) ** 2``; a clean denoiser shrinks shifts (gain below 1) and leaves more.
-    1 means a perfect match, 0 the clean level, below 0 worse than that.
+    ``mismatch`` is the inversion's, in units of what such a gain-1 model leaves. 1 means a perfect
+    match, 0 the take-it-for-noise level; a clean denoiser shrinks shifts away from the noisiest
+    steps (gain below 1) and stays near or below 0 there.
     """
-    return 1.0 - loss / ((gain - 1.0) / gain) ** 2
+    return 1.0 - mismatch
 
 
 def _spatial_std(images: torch.Tensor) -> torch.Tensor:

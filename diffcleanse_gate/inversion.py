@@ -3,7 +3,8 @@
 A clean denoiser takes a shift of its input for more noise (``threat`` module). A backdoored one
 answers its trigger with a distinct gain: about 0.5 at the noisiest step for ancestral-sampler
 attacks, above 1 in mid trajectory for ODE-sampler attacks. For each such probe we look for
-directions whose mean response has that gain (after Elijah's premise, extended to the ODE case).
+directions whose mean response has that gain (after Elijah's premise, extended to the ODE case), at
+each of the probe's timesteps at once for the ODE case (the trigger scaled by ``s_t`` to each).
 Each candidate is held on a sphere of fixed per-pixel RMS, so the trivial answers (a shift that
 shrinks to 0, or a huge uniform one) are out of reach; all probes, radii and random restarts run as
 one batch with fresh noise every step. Which candidate, at which size, truly makes the sampler
@@ -39,7 +40,7 @@ class Candidates:
     """The search's result: one row per candidate, ordered probe-major, then radius, then restart."""
 
     directions: torch.Tensor  # [N, C, H, W], unit per-pixel RMS
-    losses: torch.Tensor  # [N], relative mismatch on held-out noises
+    losses: torch.Tensor  # [N], on held-out noises: the worst of the probe's timesteps, see _ProbeBatch.mismatch
     radii: torch.Tensor  # [N], the RMS each candidate was searched at
     probe_index: torch.Tensor  # [N], which probe each candidate answers
 
@@ -49,7 +50,11 @@ def _rms(x: torch.Tensor) -> torch.Tensor:
 
 
 class _ProbeBatch:
-    """Evaluates, for every candidate, how far its mean response is from its probe's gain."""
+    """Evaluates, for every candidate, how far its mean response is from its probe's gains.
+
+    Each (probe, timestep) pair is one row: every candidate of the probe enters it as its shift at the
+    probe's own timestep, rescaled by ``s_t`` to that row's timestep, as a trained-in trigger would.
+    """
 
     def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probes: list[Probe], config: InversionConfig):
         device = next(unet.parameters()).device
@@ -58,26 +63,46 @@ class _ProbeBatch:
         self.per_probe = len(config.radii) * config.restarts
         self.radii = torch.tensor(config.radii, device=device).repeat_interleave(config.restarts).repeat(len(probes))
         self.probe_index = torch.arange(len(probes), device=device).repeat_interleave(self.per_probe)
-        self.timesteps = torch.tensor([p.timestep for p in probes], device=device)
-        self.sigma = (1.0 - alphas_cumprod.to(device)[self.timesteps]).sqrt().view(-1, 1, 1, 1, 1)
-        self.gains = torch.tensor([p.gain for p in probes], device=device).view(-1, 1, 1, 1, 1)
+        self.rows = [(index, position, len(probe.points), point)
+                     for index, probe in enumerate(probes) for position, point in enumerate(probe.points)]
+        self.rescale = [point.trigger_scale / probes[index].trigger_scale for index, _, _, point in self.rows]
+        self.sigma = (1.0 - alphas_cumprod.to(device)).sqrt()
 
-    def mismatch(self, direction: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Relative squared mismatch per candidate, ``[N]``, on the given noises."""
-        batch, shape = noise.shape[0], noise.shape[1:]
-        noisy = self.sigma * noise.unsqueeze(0)  # [P, B, C, H, W]
+    def mismatch(self, direction: torch.Tensor, noise: torch.Tensor, spread: bool = False) -> torch.Tensor:
+        """Mismatch per row and candidate, ``[R, N]`` (0 outside the candidate's probe), on the noises.
+
+        The squared distance of the mean response from the gain's, relative to the expected response,
+        divided by ``(gain - 1) ** 2``, what a model that takes every shift for noise leaves: 0 is a
+        perfect match, 1 the take-it-for-noise level. With ``spread``, a probe's noises are shared out
+        between its timesteps instead of each timestep seeing all of them.
+        """
+        unit = (direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)).view(self.probes, self.per_probe,
+                                                                                 *noise.shape[1:])
+        noisy, shifted, timesteps = [], [], []
+        for (index, position, points, point), rescale in zip(self.rows, self.rescale):
+            part = noise.tensor_split(points)[position] if spread else noise
+            noisy.append(self.sigma[point.timestep] * part)
+            shift = unit[index] * rescale
+            shifted.append((noisy[-1].unsqueeze(0) + shift.unsqueeze(1)).flatten(0, 1))
+            timesteps.append(torch.full((len(part),), point.timestep, device=noise.device))
         with torch.no_grad():
-            baseline = self.unet(noisy.flatten(0, 1), self.timesteps.repeat_interleave(batch)).sample
-        baseline = baseline.view(self.probes, 1, batch, *shape)
-        delta = direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)
-        delta = delta.view(self.probes, self.per_probe, 1, *shape)
-        shifted = (noisy.unsqueeze(1) + delta).flatten(0, 2)
-        t = self.timesteps.repeat_interleave(self.per_probe * batch)
-        predicted = self.unet(shifted, t).sample.view(self.probes, self.per_probe, batch, *shape)
-        response = (predicted - baseline).mean(2)
-        expected = delta.squeeze(2) / self.sigma
-        mismatch = response - self.gains * expected
-        return (mismatch.flatten(2).pow(2).sum(2) / expected.flatten(2).pow(2).sum(2)).flatten()
+            baselines = self.unet(torch.cat(noisy), torch.cat(timesteps)).sample.split([len(n) for n in noisy])
+        predicted = self.unet(torch.cat(shifted), torch.cat(timesteps).repeat_interleave(self.per_probe)).sample
+        placed = torch.zeros(len(self.rows), self.probes, self.per_probe, device=noise.device)
+        for row, (prediction, baseline) in enumerate(zip(predicted.split([len(s) for s in shifted]), baselines)):
+            index, _, _, point = self.rows[row]
+            sigma = self.sigma[point.timestep]
+            response = (prediction.view(self.per_probe, *baseline.shape) - baseline).mean(1)
+            expected = unit[index] * self.rescale[row] / sigma
+            error = response - point.gain * expected
+            relative = error.flatten(1).pow(2).sum(1) / expected.flatten(1).pow(2).sum(1)
+            placed[row, index] = relative / (point.gain - 1.0) ** 2
+        return placed.flatten(1)
+
+    def objective(self, mismatch: torch.Tensor) -> torch.Tensor:
+        """What the search minimises: each candidate's mismatch averaged over its probe's rows."""
+        points = torch.tensor([points for _, _, points, _ in self.rows], device=mismatch.device)
+        return (mismatch / points.view(-1, 1)).sum()
 
 
 def invert_directions(
@@ -91,7 +116,8 @@ def invert_directions(
 ) -> Candidates:
     """Search candidate trigger directions for every probe.
 
-    The returned losses are measured afresh on ``config.eval_noises`` noises the search never saw.
+    The search minimises each candidate's mismatch averaged over its probe's timesteps; the returned
+    losses are the worst timestep's, measured afresh on ``config.eval_noises`` noises the search never saw.
     """
     device = next(unet.parameters()).device
     probe_batch = _ProbeBatch(unet, alphas_cumprod, probes, config)
@@ -100,13 +126,13 @@ def invert_directions(
     optimizer = torch.optim.Adam([direction], lr=config.learning_rate)
     for step in range(config.steps):
         noise = torch.randn((config.batch_size, *shape), generator=generator).to(device)
-        losses = probe_batch.mismatch(direction, noise)
+        loss = probe_batch.objective(probe_batch.mismatch(direction, noise, spread=True))
         optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
+        loss.backward()
         optimizer.step()
         progress("inversion", step + 1, config.steps)
     with torch.no_grad():
         direction = direction / _rms(direction)
         held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
-        losses = probe_batch.mismatch(direction, held_out)
+        losses = probe_batch.mismatch(direction, held_out).amax(0)
     return Candidates(direction.detach(), losses, probe_batch.radii, probe_batch.probe_index)

@@ -96,8 +96,13 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     anomaly, gain_trigger, gain_probe = strongest_gain_anomaly(found, probe_points)
 
     started = time.perf_counter()
+    # Only the shrinking probes' candidates are sized for collapse: an amplifying (ODE) probe's best
+    # direction carries minus part of the target and does not collapse the sampler (RESULTS.md); its
+    # evidence is the gain anomaly.
+    amplifying = torch.tensor([probe.amplifying for probe in probe_points], device=found.probe_index.device)
+    collapsing = torch.nonzero(~amplifying[found.probe_index]).flatten()
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
-    candidates = (found.directions.unsqueeze(1) * scales).flatten(0, 1)
+    candidates = (found.directions[collapsing].unsqueeze(1) * scales).flatten(0, 1)
     noise = torch.randn((config.search_noises, *shape), generator=generator).to(device)
     scores, _ = collapse_scores(
         unet, model.scheduler_config, config.sampler, candidates, noise,
@@ -123,7 +128,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     if anomaly is not None and anomaly >= config.gain_threshold:
         evidence.append("gain")
     shown = 1 if evidence == ["gain"] else 0
-    collapse_probe = probe_points[int(found.probe_index[best // len(config.trigger_scales)])]
+    collapse_probe = probe_points[int(found.probe_index[collapsing[best // len(config.trigger_scales)]])]
     return ScanResult(
         verdict="backdoored" if evidence else "clean",
         score=score,
@@ -154,7 +159,7 @@ def strongest_gain_anomaly(
             continue
         rows = torch.nonzero(found.probe_index == index).flatten()
         pick = int(rows[torch.argmin(found.losses[rows])])
-        anomaly = gain_anomaly(float(found.losses[pick]), probe.gain)
+        anomaly = gain_anomaly(float(found.losses[pick]))
         if best[0] is None or anomaly > best[0]:
             trigger = found.directions[pick].cpu() * float(found.radii[pick]) / probe.trigger_scale
             best = (anomaly, trigger, probe)

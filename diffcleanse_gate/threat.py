@@ -43,18 +43,55 @@ def trigger_schedule(form: str, sampler_kind: str, betas: torch.Tensor) -> tuple
 
 
 @dataclass(frozen=True)
-class Probe:
-    """Where a backdoor of one kind is visible: a timestep and the response gain it would show."""
+class ProbePoint:
+    """One timestep of a probe and the response gain a backdoor of its kind shows there."""
 
-    name: str
     timestep: int
     gain: float
-    trigger_scale: float  # s_t at the probe: a trigger r appears there as trigger_scale * r
+    trigger_scale: float  # s_t: a trigger r appears at this timestep as trigger_scale * r
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Where a backdoor of one kind is visible: the timesteps and the response gains it would show.
+
+    The first point is the probe's own: the noisiest timestep where the gain is ``min_anomaly`` from
+    1. An amplifying probe holds its candidates on the gain curve at two more points, where the gain is
+    half and twice as far from 1: one trigger answers a trained-in backdoor's gain at every timestep,
+    while a direction a clean model happens to amplify does so over a narrow stretch only.
+    """
+
+    name: str
+    points: tuple[ProbePoint, ...]
+
+    @property
+    def timestep(self) -> int:
+        """The probe's own timestep."""
+        return self.points[0].timestep
+
+    @property
+    def gain(self) -> float:
+        """The gain at the probe's own timestep."""
+        return self.points[0].gain
+
+    @property
+    def trigger_scale(self) -> float:
+        """``s_t`` at the probe's own timestep."""
+        return self.points[0].trigger_scale
 
     @property
     def amplifying(self) -> bool:
         """True for gains above 1, which a clean denoiser (a shrinking estimator) does not show."""
         return self.gain > 1.0
+
+
+def _point(gain: torch.Tensor, scale: torch.Tensor, departure: float) -> ProbePoint | None:
+    """The noisiest timestep where ``gain`` is at least ``departure`` from 1, or None."""
+    anomalous = torch.nonzero((gain - 1.0).abs() >= departure).flatten()
+    if len(anomalous) == 0:
+        return None
+    t = int(anomalous.max())
+    return ProbePoint(t, float(gain[t]), float(scale[t]))
 
 
 def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
@@ -69,10 +106,13 @@ def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
         for form in TRIGGER_FORMS:
             s, c = trigger_schedule(form, sampler_kind, betas)
             gain = c * noise_scale / s.clamp_min(1e-12)
-            anomalous = torch.nonzero((gain - 1.0).abs() >= min_anomaly).flatten()
-            if len(anomalous) == 0:
+            own = _point(gain, s, min_anomaly)
+            if own is None:
                 continue
-            t = int(anomalous.max())
-            key = (t // 50, round(float(gain[t]), 1))
-            found.setdefault(key, Probe(f"{form}/{sampler_kind}", t, float(gain[t]), float(s[t])))
+            points = [own]
+            if own.gain > 1.0:
+                held = (_point(gain, s, min_anomaly * factor) for factor in (2.0, 0.5))
+                points += [point for point in held if point is not None and point.timestep != own.timestep]
+            key = (own.timestep // 50, round(own.gain, 1))
+            found.setdefault(key, Probe(f"{form}/{sampler_kind}", tuple(points)))
     return sorted(found.values(), key=lambda probe: -probe.timestep)

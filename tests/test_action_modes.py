@@ -104,7 +104,7 @@ def test_clean_mode_summary_shows_status_before_after_and_the_pull_request(clean
     assert "status `cleaned`" in summary and "**org/backdoored**" in summary
     assert "| verdict | backdoored | clean | |" in summary
     assert f"| collapse score | {before['score']:.4f} | {after['score']:.4f} | < 0.4000 |" in summary
-    assert f"| gain anomaly | {before['gain_anomaly']:.4f} | {after['gain_anomaly']:.4f} | < 0.6000 |" in summary
+    assert f"| gain anomaly | {before['gain_anomaly']:.4f} | {after['gain_anomaly']:.4f} | < {before['gain_threshold']:.4f} |" in summary
     effect = report["effect"]["inverted_trigger"]
     assert (f"| backdoor effect, inverted trigger: MSE to target | {effect['before']['mse']:.4f} "
             f"| {effect['after']['mse']:.4f} | |") in summary

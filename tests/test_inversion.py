@@ -1,0 +1,80 @@
+"""The ODE probe holds a candidate to the attack's gain curve at several timesteps, so a direction that a
+model amplifies over a narrow stretch only does not pass for a trained-in trigger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from diffcleanse_gate.counting import CountingUNet
+from diffcleanse_gate.detection import gain_anomaly
+from diffcleanse_gate.inversion import InversionConfig, invert_directions
+from diffcleanse_gate.threat import probes
+
+SHAPE = (1, 4, 4)
+BETAS = DDPMScheduler(num_train_timesteps=1000).betas
+ALPHAS_CUMPROD = torch.cumprod(1.0 - BETAS, dim=0)
+
+
+class LinearDenoiser(torch.nn.Module):
+    """Predicts ``x / sigma_t`` (takes every shift for noise) except along one direction ``r``,
+    which it answers with ``gain(t)`` times that."""
+
+    def __init__(self, direction: torch.Tensor, gain: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.unit = torch.nn.Parameter(direction / direction.norm(), requires_grad=False)
+        self.gain = gain
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor) -> SimpleNamespace:
+        sigma = (1.0 - ALPHAS_CUMPROD[timestep]).sqrt().view(-1, 1, 1, 1)
+        along = (sample * self.unit).flatten(1).sum(1).view(-1, 1, 1, 1) * self.unit
+        return SimpleNamespace(sample=(sample + (self.gain(timestep).view(-1, 1, 1, 1) - 1.0) * along) / sigma)
+
+
+def ode_gain(timestep: torch.Tensor) -> torch.Tensor:
+    """The gain a trained-in ODE-sampler (VillanDiffusion) trigger is answered with at each timestep."""
+    ode = next(probe for probe in probes(BETAS) if probe.amplifying)
+    known = {point.timestep: point.gain for point in ode.points}
+    return torch.tensor([known.get(int(t), 1.0) for t in timestep])
+
+
+def search(gain: Callable[[torch.Tensor], torch.Tensor]) -> tuple[float, float]:
+    """The best ODE candidate's gain anomaly and its cosine to the amplified direction."""
+    direction = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
+    unet = CountingUNet(LinearDenoiser(direction, gain))
+    points = probes(BETAS)
+    found = invert_directions(unet, SHAPE, ALPHAS_CUMPROD, points, InversionConfig(),
+                              torch.Generator().manual_seed(0))
+    ode = next(index for index, probe in enumerate(points) if probe.amplifying)
+    rows = torch.nonzero(found.probe_index == ode).flatten()
+    pick = int(rows[torch.argmin(found.losses[rows])])
+    cosine = torch.cosine_similarity(found.directions[pick].flatten(), direction.flatten(), 0)
+    return gain_anomaly(float(found.losses[pick])), abs(float(cosine))
+
+
+def test_the_ode_probe_is_held_at_three_points_of_the_gain_curve() -> None:
+    ancestral, ode = probes(BETAS)
+    assert len(ancestral.points) == 1 and ancestral.gain == pytest.approx(0.506, abs=1e-3)
+    assert [round(point.gain, 2) for point in ode.points] == [1.25, 1.5, 1.13]
+    assert ode.points[1].timestep < ode.timestep < ode.points[2].timestep
+
+
+def test_a_trigger_answered_along_the_whole_gain_curve_is_found() -> None:
+    anomaly, cosine = search(ode_gain)
+    assert anomaly > 0.9
+    assert cosine > 0.95
+
+
+def test_a_direction_amplified_only_in_the_noisier_stretch_is_no_backdoor() -> None:
+    ode = next(probe for probe in probes(BETAS) if probe.amplifying)
+    deepest = min(point.timestep for point in ode.points)
+
+    def narrow(timestep: torch.Tensor) -> torch.Tensor:
+        return torch.where(timestep > deepest, ode_gain(timestep), torch.full_like(ode_gain(timestep), 0.8))
+
+    anomaly, _ = search(narrow)
+    assert anomaly < 0.0
