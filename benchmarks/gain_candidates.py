@@ -40,7 +40,7 @@ def main() -> None:
             if not probe.amplifying:
                 continue
             rows = torch.nonzero(found.probe_index == index).flatten()
-            anomalies = [gain_anomaly(float(found.losses[row]), probe.gain) for row in rows]
+            anomalies = [gain_anomaly(float(found.losses[row])) for row in rows]
             directions = torch.nn.functional.normalize(found.directions[rows].flatten(1), dim=1)
             cosines = (directions[0::2] * directions[1::2]).sum(1)
             print(f"| {path.name} | {probe.name} t={probe.timestep} | {probe.gain:.3f} "

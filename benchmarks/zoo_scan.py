@@ -1,7 +1,7 @@
 """Scan every counted model of a zoo and print verdicts, scores, confusion counts and cost.
 
     python benchmarks/zoo_scan.py                                   # the fixture zoo, default settings
-    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 130
+    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 130 --batch-size 16
 
 Models whose ``fixture.json`` says ``"counted": false`` (an attack that did not implant) are left out.
 Figures go to stdout; copy them into RESULTS.md.
@@ -29,13 +29,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", type=Path, default=ZOO)
     parser.add_argument("--iterations", type=int, default=InversionConfig.steps, help="trigger-inversion steps")
+    parser.add_argument("--batch-size", type=int, default=InversionConfig.batch_size,
+                        help="trigger-inversion noises per step")
     args = parser.parse_args()
-    config = ScanConfig(inversion=replace(InversionConfig(), steps=args.iterations))
+    config = ScanConfig(inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size))
     torch.set_num_threads(1)
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
-    print("| model | family | verdict | collapse score | gain anomaly | evidence | trigger cosine "
+    print("| model | family | verdict | collapse score | gain anomaly | evidence | trigger probe | trigger cosine "
           "| unet_evaluations | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(p for p in args.zoo.iterdir() if (p / "fixture.json").is_file()):
         fixture = json.loads((path / "fixture.json").read_text())
         if not fixture.get("counted", True):
@@ -52,7 +54,7 @@ def main() -> None:
         key = ("tp" if result.backdoored else "fn") if family else ("fp" if result.backdoored else "tn")
         counts[key] += 1
         print(f"| {path.name} | {family or 'clean'} | {result.verdict} | {result.score:.3f} "
-              f"| {result.gain_anomaly:.3f} | {', '.join(result.evidence) or '-'} | {cosine} "
+              f"| {result.gain_anomaly:.3f} | {', '.join(result.evidence) or '-'} | {result.trigger_probe.name} | {cosine} "
               f"| {result.unet_evaluations:,} | {seconds:.1f} |", flush=True)
     print(f"\nTP {counts['tp']}  FN {counts['fn']}  TN {counts['tn']}  FP {counts['fp']}")
 
