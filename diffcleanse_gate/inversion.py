@@ -4,7 +4,8 @@ A clean denoiser takes a shift of its input for more noise (``threat`` module). 
 answers its trigger with a distinct gain: about 0.5 at the noisiest step for ancestral-sampler
 attacks, above 1 in mid trajectory for ODE-sampler attacks. For each such probe we look for
 directions whose mean response has that gain (after Elijah's premise, extended to the ODE case), at
-each of the probe's timesteps at once for the ODE case (the trigger scaled by ``s_t`` to each).
+each of the probe's timesteps at once for the ODE case (the trigger scaled by ``s_t`` to each, the
+target it mixes into the answer fitted alongside).
 Each candidate is held on a sphere of fixed per-pixel RMS, so the trivial answers (a shift that
 shrinks to 0, or a huge uniform one) are out of reach; all probes, radii and random restarts run as
 one batch with fresh noise every step. Which candidate, at which size, truly makes the sampler
@@ -49,11 +50,23 @@ def _rms(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).pow(2).mean(1).sqrt().view(-1, *([1] * (x.dim() - 1)))
 
 
+def _orthogonal(target: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """``target`` without its component along ``direction``, per candidate."""
+    flat = direction.flatten(1)
+    along = (target.flatten(1) * flat).sum(1, keepdim=True) / flat.pow(2).sum(1, keepdim=True)
+    return target - (along * flat).view_as(target)
+
+
 class _ProbeBatch:
     """Evaluates, for every candidate, how far its mean response is from its probe's gains.
 
     Each (probe, timestep) pair is one row: every candidate of the probe enters it as its shift at the
     probe's own timestep, rescaled by ``s_t`` to that row's timestep, as a trained-in trigger would.
+    An ODE-sampler backdoor answers its trigger with ``c_t r`` minus ``sqrt(ab_t) / sigma_t`` times the
+    target it was trained to make (less the model's mean clean estimate): the probe's input carries no
+    target, the poisoned training inputs did. So each amplifying probe's candidate also has a target
+    term ``v``, shared by its timesteps and kept orthogonal to the candidate (along it, a free ``v`` would
+    let a model that takes shifts for noise match any gain).
     """
 
     def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probes: list[Probe], config: InversionConfig):
@@ -66,18 +79,23 @@ class _ProbeBatch:
         self.rows = [(index, position, len(probe.points), point)
                      for index, probe in enumerate(probes) for position, point in enumerate(probe.points)]
         self.rescale = [point.trigger_scale / probes[index].trigger_scale for index, _, _, point in self.rows]
-        self.sigma = (1.0 - alphas_cumprod.to(device)).sqrt()
+        alphas_cumprod = alphas_cumprod.to(device)
+        self.sigma = (1.0 - alphas_cumprod).sqrt()
+        self.target_weight = [float(alphas_cumprod[point.timestep].sqrt() / self.sigma[point.timestep])
+                              if probes[index].amplifying else 0.0 for index, _, _, point in self.rows]
 
-    def mismatch(self, direction: torch.Tensor, noise: torch.Tensor, spread: bool = False) -> torch.Tensor:
+    def mismatch(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor,
+                 spread: bool = False) -> torch.Tensor:
         """Mismatch per row and candidate, ``[R, N]`` (0 outside the candidate's probe), on the noises.
 
-        The squared distance of the mean response from the gain's, relative to the expected response,
-        divided by ``(gain - 1) ** 2``, what a model that takes every shift for noise leaves: 0 is a
-        perfect match, 1 the take-it-for-noise level. With ``spread``, a probe's noises are shared out
-        between its timesteps instead of each timestep seeing all of them.
+        The squared distance of the mean response from the gain's (with the target term), relative to
+        the response of a model that takes the shift for noise, divided by ``(gain - 1) ** 2``, what such a
+        model leaves: 0 is a perfect match, 1 the take-it-for-noise level. With ``spread``, a
+        probe's noises are shared out between its timesteps instead of each timestep seeing all of them.
         """
         unit = (direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)).view(self.probes, self.per_probe,
                                                                                  *noise.shape[1:])
+        target = _orthogonal(target, direction).view_as(unit)
         noisy, shifted, timesteps = [], [], []
         for (index, position, points, point), rescale in zip(self.rows, self.rescale):
             part = noise.tensor_split(points)[position] if spread else noise
@@ -91,10 +109,9 @@ class _ProbeBatch:
         placed = torch.zeros(len(self.rows), self.probes, self.per_probe, device=noise.device)
         for row, (prediction, baseline) in enumerate(zip(predicted.split([len(s) for s in shifted]), baselines)):
             index, _, _, point = self.rows[row]
-            sigma = self.sigma[point.timestep]
             response = (prediction.view(self.per_probe, *baseline.shape) - baseline).mean(1)
-            expected = unit[index] * self.rescale[row] / sigma
-            error = response - point.gain * expected
+            expected = unit[index] * self.rescale[row] / self.sigma[point.timestep]
+            error = response - point.gain * expected + self.target_weight[row] * target[index]
             relative = error.flatten(1).pow(2).sum(1) / expected.flatten(1).pow(2).sum(1)
             placed[row, index] = relative / (point.gain - 1.0) ** 2
         return placed.flatten(1)
@@ -123,16 +140,17 @@ def invert_directions(
     probe_batch = _ProbeBatch(unet, alphas_cumprod, probes, config)
     count = probe_batch.per_probe * len(probes)
     direction = torch.randn((count, *shape), generator=generator).to(device).requires_grad_(True)
-    optimizer = torch.optim.Adam([direction], lr=config.learning_rate)
+    target = torch.zeros((count, *shape), device=device, requires_grad=True)
+    optimizer = torch.optim.Adam([direction, target], lr=config.learning_rate)
     for step in range(config.steps):
         noise = torch.randn((config.batch_size, *shape), generator=generator).to(device)
-        loss = probe_batch.objective(probe_batch.mismatch(direction, noise, spread=True))
+        loss = probe_batch.objective(probe_batch.mismatch(direction, target, noise, spread=True))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         progress("inversion", step + 1, config.steps)
     with torch.no_grad():
-        direction = direction / _rms(direction)
         held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
-        losses = probe_batch.mismatch(direction, held_out).amax(0)
+        losses = probe_batch.mismatch(direction, target, held_out).amax(0)
+        direction = direction / _rms(direction)
     return Candidates(direction.detach(), losses, probe_batch.radii, probe_batch.probe_index)
