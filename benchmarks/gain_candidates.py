@@ -1,10 +1,10 @@
-"""Every amplifying-probe candidate's gain anomaly, and how well the two restarts at each radius agree.
+"""Every amplifying-probe candidate's gain anomaly, and how well the first two restarts at each radius agree.
 
     python benchmarks/gain_candidates.py MODEL_DIR [MODEL_DIR ...]
 
 A diagnostic for the gain anomaly (``diffcleanse_gate.detection.gain_anomaly``): the scan reports the
-best candidate's; this prints all of them (radius-major, two restarts per radius, the scan's default
-inversion settings and seed 0) and the cosine between the two restarts' directions at each radius.
+best candidate's; this prints all of them (radius-major, ``restarts`` per radius, the scan's default
+inversion settings and seed 0) and the cosine between the first two restarts' directions at each radius.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = InversionConfig()
-    print("| model | probe | gain | anomaly per candidate (radius-major, 2 restarts) | restart cosine per radius |")
+    print(f"| model | probe | gain | anomaly per candidate (radius-major, {config.restarts} restarts) "
+          "| restart cosine per radius |")
     print("|---|---|---|---|---|")
     for path in args.models:
         model = load_local(path)
@@ -42,7 +43,8 @@ def main() -> None:
             rows = torch.nonzero(found.probe_index == index).flatten()
             anomalies = [gain_anomaly(float(found.losses[row])) for row in rows]
             directions = torch.nn.functional.normalize(found.directions[rows].flatten(1), dim=1)
-            cosines = (directions[0::2] * directions[1::2]).sum(1)
+            directions = directions.view(len(config.radii), config.restarts, -1)
+            cosines = (directions[:, 0] * directions[:, 1]).sum(1)
             print(f"| {path.name} | {probe.name} t={probe.timestep} | {probe.gain:.3f} "
                   f"| {', '.join(f'{a:+.2f}' for a in anomalies)} | {', '.join(f'{c:.2f}' for c in cosines)} |",
                   flush=True)

@@ -28,7 +28,7 @@ class InversionConfig:
     """Settings of the direction search; the defaults suit models from 8x8 to 32x32."""
 
     radii: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
-    restarts: int = 2
+    restarts: int = 3
     steps: int = 130
     batch_size: int = 16
     learning_rate: float = 0.05
