@@ -96,9 +96,8 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     anomaly, gain_trigger, gain_probe = strongest_gain_anomaly(found, probe_points)
 
     started = time.perf_counter()
-    # Only the shrinking probes' candidates are sized for collapse: an amplifying (ODE) probe's best
-    # direction carries minus part of the target and does not collapse the sampler (RESULTS.md); its
-    # evidence is the gain anomaly.
+    # Only the shrinking probes' candidates are sized for collapse: an amplifying (ODE) probe's evidence
+    # is the gain anomaly, and its best candidate is sampled in the verification below.
     amplifying = torch.tensor([probe.amplifying for probe in probe_points], device=found.probe_index.device)
     collapsing = torch.nonzero(~amplifying[found.probe_index]).flatten()
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
