@@ -83,6 +83,7 @@ class _ProbeBatch:
         self.sigma = (1.0 - alphas_cumprod).sqrt()
         self.target_weight = [float(alphas_cumprod[point.timestep].sqrt() / self.sigma[point.timestep])
                               if probes[index].amplifying else 0.0 for index, _, _, point in self.rows]
+        self.points_per_row = torch.tensor([points for _, _, points, _ in self.rows], device=device).view(-1, 1)
 
     def mismatch(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor,
                  spread: bool = False) -> torch.Tensor:
@@ -96,12 +97,12 @@ class _ProbeBatch:
         unit = (direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)).view(self.probes, self.per_probe,
                                                                                  *noise.shape[1:])
         target = _orthogonal(target, direction).view_as(unit)
-        noisy, shifted, timesteps = [], [], []
+        noisy, shifts, shifted, timesteps = [], [], [], []
         for (index, position, points, point), rescale in zip(self.rows, self.rescale):
             part = noise.tensor_split(points)[position] if spread else noise
             noisy.append(self.sigma[point.timestep] * part)
-            shift = unit[index] * rescale
-            shifted.append((noisy[-1].unsqueeze(0) + shift.unsqueeze(1)).flatten(0, 1))
+            shifts.append(unit[index] * rescale)
+            shifted.append((noisy[-1].unsqueeze(0) + shifts[-1].unsqueeze(1)).flatten(0, 1))
             timesteps.append(torch.full((len(part),), point.timestep, device=noise.device))
         with torch.no_grad():
             baselines = self.unet(torch.cat(noisy), torch.cat(timesteps)).sample.split([len(n) for n in noisy])
@@ -110,7 +111,7 @@ class _ProbeBatch:
         for row, (prediction, baseline) in enumerate(zip(predicted.split([len(s) for s in shifted]), baselines)):
             index, _, _, point = self.rows[row]
             response = (prediction.view(self.per_probe, *baseline.shape) - baseline).mean(1)
-            expected = unit[index] * self.rescale[row] / self.sigma[point.timestep]
+            expected = shifts[row] / self.sigma[point.timestep]
             error = response - point.gain * expected + self.target_weight[row] * target[index]
             relative = error.flatten(1).pow(2).sum(1) / expected.flatten(1).pow(2).sum(1)
             placed[row, index] = relative / (point.gain - 1.0) ** 2
@@ -118,8 +119,7 @@ class _ProbeBatch:
 
     def objective(self, mismatch: torch.Tensor) -> torch.Tensor:
         """What the search minimises: each candidate's mismatch averaged over its probe's rows."""
-        points = torch.tensor([points for _, _, points, _ in self.rows], device=mismatch.device)
-        return (mismatch / points.view(-1, 1)).sum()
+        return (mismatch / self.points_per_row).sum()
 
 
 def invert_directions(
