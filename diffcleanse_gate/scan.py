@@ -96,10 +96,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     anomaly, gain_trigger, gain_probe = strongest_gain_anomaly(found, probe_points)
 
     started = time.perf_counter()
-    # Only the shrinking probes' candidates are sized for collapse: an amplifying (ODE) probe's evidence
-    # is the gain anomaly, and its best candidate is sampled in the verification below.
-    amplifying = torch.tensor([probe.amplifying for probe in probe_points], device=found.probe_index.device)
-    collapsing = torch.nonzero(~amplifying[found.probe_index]).flatten()
+    collapsing = sized_candidates(found, probe_points)
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
     candidates = (found.directions[collapsing].unsqueeze(1) * scales).flatten(0, 1)
     noise = torch.randn((config.search_noises, *shape), generator=generator).to(device)
@@ -146,6 +143,24 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         probes=probe_points,
         config=config,
     )
+
+
+def sized_candidates(found: Candidates, probe_points: list[Probe]) -> torch.Tensor:
+    """Indices of the candidates the scale search sizes for collapse: each radius's best match, per probe.
+
+    Only the shrinking probes' candidates are sized: an amplifying (ODE) probe's evidence is the gain
+    anomaly, and its best candidate is sampled in the verification. Of a probe's random restarts at one
+    radius, the one whose held-out mismatch is lowest goes on; the others found the same direction or a
+    worse one.
+    """
+    picked = []
+    for index, probe in enumerate(probe_points):
+        if probe.amplifying:
+            continue
+        for radius in torch.unique(found.radii):
+            rows = torch.nonzero((found.probe_index == index) & (found.radii == radius)).flatten()
+            picked.append(rows[torch.argmin(found.losses[rows])])
+    return torch.stack(picked)
 
 
 def strongest_gain_anomaly(

@@ -1,4 +1,4 @@
-"""The collapse score's guards: near-duplicates are counted right, and a narrowed clean model is no backdoor."""
+"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor) and which candidates it sizes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 import torch
 
 from diffcleanse_gate.detection import duplicate_share
+from diffcleanse_gate.inversion import Candidates
 from diffcleanse_gate.loading import load_local
-from diffcleanse_gate.scan import ScanConfig, scan
+from diffcleanse_gate.scan import ScanConfig, scan, sized_candidates
+from diffcleanse_gate.threat import Probe, ProbePoint
 
 UNSEEN = Path(__file__).parent / "fixtures" / "unseen"
 
@@ -29,3 +31,12 @@ def test_a_clean_model_whose_variety_a_shift_narrows_is_not_a_backdoor() -> None
     # false positive.
     result = scan(load_local(UNSEEN / "clean-colour16"), ScanConfig())
     assert result.verdict == "clean", (result.score, result.gain_anomaly)
+
+
+def test_the_scale_search_sizes_each_radius_best_collapse_candidate_only() -> None:
+    ancestral = Probe("fades/ancestral", (ProbePoint(999, 0.51, 0.99),))
+    ode = Probe("fades/ode", (ProbePoint(521, 1.25, 0.75),))
+    radii = torch.tensor([0.5, 0.5, 1.0, 1.0, 0.5, 0.5, 1.0, 1.0])
+    losses = torch.tensor([0.4, 0.1, 0.2, 0.3, 0.0, 0.0, 0.0, 0.0])
+    found = Candidates(torch.zeros(8, 1, 2, 2), losses, radii, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
+    assert sized_candidates(found, [ancestral, ode]).tolist() == [1, 2]
