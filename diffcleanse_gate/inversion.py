@@ -27,9 +27,9 @@ from .threat import Probe
 class InversionConfig:
     """Settings of the direction search; the defaults suit models from 8x8 to 32x32."""
 
-    radii: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
+    radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
     restarts: int = 3
-    steps: int = 130
+    steps: int = 120
     batch_size: int = 16
     learning_rate: float = 0.05
     min_anomaly: float = 0.25
