@@ -46,6 +46,10 @@ SPECS = [
     _attack("trojdiff", "glasses", "tee", "clean-c0", 113, 0.1, 1.0, COLOUR),
     _attack("villandiffusion", "noise", "arrow", "clean-m0", 114, 0.2, 0.8, GREY),
     _attack("villandiffusion", "stripe", "ring", "clean-c0", 115, 0.15, 2.0, COLOUR),
+    # Added 2026-11-28, after the defaults above were set: triggers of per-pixel RMS 0.27, half the
+    # smallest trigger any model above carries.
+    _attack("baddiffusion", "glasses", "cross", "clean-m0", 116, 0.2, 1.0, GREY),  # 0.1 did not implant (25 %)
+    _attack("villandiffusion", "glasses", "hat", "clean-m0", 117, 0.2, 1.0, GREY),
 ]
 
 

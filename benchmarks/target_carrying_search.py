@@ -1,0 +1,93 @@
+"""A candidate second ODE statistic: directions whose answer carries one image, orthogonal to the shift.
+
+    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2]
+
+An ODE-sampler backdoor answers its trigger with the target it was trained to make, at every timestep
+of the ODE probe, weighted by ``sqrt(ab_t)`` (``true_trigger_response.py``: cosine 0.6-0.9 to minus the
+centred target from t = 300 to 950). When the trigger overlaps its target, the part of that image along
+the trigger lowers the gain along it below 1 and the gain probe cannot see it; the part orthogonal to
+the trigger stays. Here, per candidate direction ``r`` and timestep, the answer's part orthogonal to the
+shift (per unit shift) is fitted by one shared image ``v`` weighted by ``sqrt(ab_t)``, and the search
+maximises the energy that fit explains, averaged over the probe's timesteps (100 Adam steps, 16 noises
+per step shared out over the timesteps, 64 held-out noises for the printed figure). Not in the scan:
+see RESULTS.md for what it separates and what it does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from diffcleanse_gate.loading import LoadedModel, load_local
+from diffcleanse_gate.sampling import build_scheduler
+from diffcleanse_gate.threat import probes
+
+
+def explained_energy(model: LoadedModel, direction: torch.Tensor, radii: torch.Tensor, noise: torch.Tensor,
+                     spread: bool) -> torch.Tensor:
+    """Per candidate: the orthogonal answer's energy, per unit shift, that one ``sqrt(ab_t)``-weighted image explains."""
+    scheduler = build_scheduler(model.scheduler_config)
+    ode = next(probe for probe in probes(scheduler.betas) if probe.amplifying)
+    unit = direction / direction.flatten(1).pow(2).mean(1).sqrt().view(-1, 1, 1, 1) * radii.view(-1, 1, 1, 1)
+    count, rests, weights = len(direction), [], []
+    for position, point in enumerate(ode.points):
+        part = noise.tensor_split(len(ode.points))[position] if spread else noise
+        sigma = float((1 - scheduler.alphas_cumprod[point.timestep]).sqrt())
+        times = torch.full((len(part),), point.timestep)
+        shift = (unit * point.trigger_scale / ode.trigger_scale).flatten(1)
+        with torch.no_grad():
+            plain = model.unet(sigma * part, times).sample
+        shifted = model.unet((sigma * part.unsqueeze(0) + shift.view(count, 1, *part.shape[1:])).flatten(0, 1),
+                             times.repeat(count)).sample
+        response = sigma * (shifted.view(count, len(part), -1) - plain.flatten(1)).mean(1)
+        size = shift.pow(2).sum(1, keepdim=True)
+        rests.append((response - (response * shift).sum(1, keepdim=True) / size * shift) / size.sqrt())
+        weights.append(float(scheduler.alphas_cumprod[point.timestep].sqrt()) / size.sqrt())
+    rest, weight = torch.stack(rests), torch.stack(weights)
+    image = -(weight * rest).sum(0) / weight.pow(2).sum(0)
+    left = (rest + weight * image).pow(2).sum(2)
+    return (rest.pow(2).sum(2) - left).mean(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", type=Path, nargs="+")
+    parser.add_argument("--radii", type=float, nargs="+", default=[0.2, 0.35, 0.5])
+    parser.add_argument("--restarts", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=100)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print("| model | best explained energy | per candidate (radius: energy / cosine to true trigger) |")
+    print("|---|---|---|")
+    for path in args.models:
+        model = load_local(path)
+        model.unet.requires_grad_(False)
+        generator = torch.Generator().manual_seed(0)
+        radii = torch.tensor(args.radii).repeat_interleave(args.restarts)
+        direction = torch.randn((len(radii), *model.sample_shape), generator=generator).requires_grad_(True)
+        optimizer = torch.optim.Adam([direction], lr=0.05)
+        for _ in range(args.steps):
+            noise = torch.randn((16, *model.sample_shape), generator=generator)
+            loss = -explained_energy(model, direction, radii, noise, spread=True).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            held_out = torch.randn((64, *model.sample_shape), generator=generator)
+            energy = explained_energy(model, direction, radii, held_out, spread=False)
+        backdoor = path / "backdoor.safetensors"
+        true = load_file(backdoor)["trigger"].flatten() if backdoor.is_file() else None
+        cells = []
+        for index in range(len(radii)):
+            cell = f"{float(radii[index]):g}: {float(energy[index]):.3f}"
+            if true is not None:
+                cell += f" / {float(torch.cosine_similarity(direction[index].detach().flatten(), true, 0)):+.2f}"
+            cells.append(cell)
+        print(f"| {path.name} | {float(energy.max()):.3f} | {', '.join(cells)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
