@@ -1,6 +1,6 @@
 """A candidate second ODE statistic: directions whose answer carries one image, orthogonal to the shift.
 
-    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2]
+    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--random]
 
 An ODE-sampler backdoor answers its trigger with the target it was trained to make, at every timestep
 of the ODE probe, weighted by ``sqrt(ab_t)`` (``true_trigger_response.py``: cosine 0.6-0.9 to minus the
@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--radii", type=float, nargs="+", default=[0.2, 0.35, 0.5])
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--random", action="store_true", help="score the random starts, no search (a clean reference)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print("| model | best explained energy | per candidate (radius: energy / cosine to true trigger) |")
@@ -69,7 +70,7 @@ def main() -> None:
         radii = torch.tensor(args.radii).repeat_interleave(args.restarts)
         direction = torch.randn((len(radii), *model.sample_shape), generator=generator).requires_grad_(True)
         optimizer = torch.optim.Adam([direction], lr=0.05)
-        for _ in range(args.steps):
+        for _ in range(0 if args.random else args.steps):
             noise = torch.randn((16, *model.sample_shape), generator=generator)
             loss = -explained_energy(model, direction, radii, noise, spread=True).sum()
             optimizer.zero_grad(set_to_none=True)
