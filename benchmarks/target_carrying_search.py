@@ -9,8 +9,10 @@ the trigger lowers the gain along it below 1 and the gain probe cannot see it; t
 the trigger stays. Here, per candidate direction ``r`` and timestep, the answer's part orthogonal to the
 shift (per unit shift) is fitted by one shared image ``v`` weighted by ``sqrt(ab_t)``, and the search
 maximises the energy that fit explains, averaged over the probe's timesteps (100 Adam steps, 16 noises
-per step shared out over the timesteps, 64 held-out noises for the printed figure). Not in the scan:
-see RESULTS.md for what it separates and what it does not.
+per step shared out over the timesteps, 64 held-out noises for the printed figure). With
+``--collapse`` every candidate also goes through the scan's scale search and the best is verified on
+64 fresh noises, as the scan does with its ancestral candidates: could the collapse score judge these
+candidates? Not in the scan: see RESULTS.md for what it separates and what it does not.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from diffcleanse_gate.counting import CountingUNet
+from diffcleanse_gate.detection import collapse_scores
 from diffcleanse_gate.loading import LoadedModel, load_local
 from diffcleanse_gate.sampling import build_scheduler
+from diffcleanse_gate.scan import ScanConfig
 from diffcleanse_gate.threat import probes
 
 
@@ -52,6 +57,24 @@ def explained_energy(model: LoadedModel, direction: torch.Tensor, radii: torch.T
     return (rest.pow(2).sum(2) - left).mean(0)
 
 
+def verify_collapse(model: LoadedModel, direction: torch.Tensor) -> str:
+    """The scan's scale search over the candidates (unit RMS at x_T, 8 sizes), the best verified on fresh noises."""
+    config = ScanConfig()
+    unet = CountingUNet(model.unet)
+    unit = direction / direction.flatten(1).pow(2).mean(1).sqrt().view(-1, 1, 1, 1)
+    sizes = torch.tensor(config.trigger_scales).view(1, -1, 1, 1, 1)
+    candidates = (unit.unsqueeze(1) * sizes).flatten(0, 1)
+    generator = torch.Generator().manual_seed(1)
+    noise = torch.randn((config.search_noises, *model.sample_shape), generator=generator)
+    scores, _ = collapse_scores(unet, model.scheduler_config, None, candidates, noise, config.sampler_steps, 0,
+                                config.max_batch)
+    best = int(scores.argmax())
+    fresh = torch.randn((config.verify_noises, *model.sample_shape), generator=generator)
+    verified, _ = collapse_scores(unet, model.scheduler_config, None, candidates[best : best + 1], fresh,
+                                  config.sampler_steps, 1, config.max_batch)
+    return f"{float(verified[0]):.3f} (candidate {best // sizes.numel()}, size {config.trigger_scales[best % sizes.numel()]})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", type=Path, nargs="+")
@@ -59,10 +82,12 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--random", action="store_true", help="score the random starts, no search (a clean reference)")
+    parser.add_argument("--collapse", action="store_true", help="size every candidate for collapse and verify the best")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| model | best explained energy | per candidate (radius: energy / cosine to true trigger) |")
-    print("|---|---|---|")
+    extra = " verified collapse |" if args.collapse else ""
+    print(f"| model | best explained energy | per candidate (radius: energy / cosine to true trigger) |{extra}")
+    print("|---|---|---|" + ("---|" if args.collapse else ""))
     for path in args.models:
         model = load_local(path)
         model.unet.requires_grad_(False)
@@ -87,7 +112,8 @@ def main() -> None:
             if true is not None:
                 cell += f" / {float(torch.cosine_similarity(direction[index].detach().flatten(), true, 0)):+.2f}"
             cells.append(cell)
-        print(f"| {path.name} | {float(energy.max()):.3f} | {', '.join(cells)} |", flush=True)
+        verified = f" | {verify_collapse(model, direction.detach())}" if args.collapse else ""
+        print(f"| {path.name} | {float(energy.max()):.3f} | {', '.join(cells)}{verified} |", flush=True)
 
 
 if __name__ == "__main__":
