@@ -150,8 +150,8 @@ def sized_candidates(found: Candidates, probe_points: list[Probe]) -> torch.Tens
 
     Only the shrinking probes' candidates are sized: an amplifying (ODE) probe's evidence is the gain
     anomaly, and its best candidate is sampled in the verification. Of a probe's random restarts at one
-    radius, the one whose held-out mismatch is lowest goes on; the others found the same direction or a
-    worse one.
+    radius, the one whose held-out mismatch is lowest goes on; where the restarts fit about equally
+    badly, which one that is is a draw, and the other radii carry the search (benchmarks/RESULTS.md).
     """
     picked = []
     for index, probe in enumerate(probe_points):
