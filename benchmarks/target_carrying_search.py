@@ -28,19 +28,17 @@ from diffcleanse_gate.detection import collapse_scores
 from diffcleanse_gate.loading import LoadedModel, load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import ScanConfig
-from diffcleanse_gate.threat import probes
+from diffcleanse_gate.threat import Probe, probes
 
 
-def explained_energy(model: LoadedModel, direction: torch.Tensor, radii: torch.Tensor, noise: torch.Tensor,
-                     spread: bool) -> torch.Tensor:
+def explained_energy(model: LoadedModel, alphas_cumprod: torch.Tensor, ode: Probe, direction: torch.Tensor,
+                     radii: torch.Tensor, noise: torch.Tensor, spread: bool) -> torch.Tensor:
     """Per candidate: the orthogonal answer's energy, per unit shift, that one ``sqrt(ab_t)``-weighted image explains."""
-    scheduler = build_scheduler(model.scheduler_config)
-    ode = next(probe for probe in probes(scheduler.betas) if probe.amplifying)
     unit = direction / direction.flatten(1).pow(2).mean(1).sqrt().view(-1, 1, 1, 1) * radii.view(-1, 1, 1, 1)
     count, rests, weights = len(direction), [], []
     for position, point in enumerate(ode.points):
         part = noise.tensor_split(len(ode.points))[position] if spread else noise
-        sigma = float((1 - scheduler.alphas_cumprod[point.timestep]).sqrt())
+        sigma = float((1 - alphas_cumprod[point.timestep]).sqrt())
         times = torch.full((len(part),), point.timestep)
         shift = (unit * point.trigger_scale / ode.trigger_scale).flatten(1)
         with torch.no_grad():
@@ -50,7 +48,7 @@ def explained_energy(model: LoadedModel, direction: torch.Tensor, radii: torch.T
         response = sigma * (shifted.view(count, len(part), -1) - plain.flatten(1)).mean(1)
         size = shift.pow(2).sum(1, keepdim=True)
         rests.append((response - (response * shift).sum(1, keepdim=True) / size * shift) / size.sqrt())
-        weights.append(float(scheduler.alphas_cumprod[point.timestep].sqrt()) / size.sqrt())
+        weights.append(float(alphas_cumprod[point.timestep].sqrt()) / size.sqrt())
     rest, weight = torch.stack(rests), torch.stack(weights)
     image = -(weight * rest).sum(0) / weight.pow(2).sum(0)
     left = (rest + weight * image).pow(2).sum(2)
@@ -91,19 +89,21 @@ def main() -> None:
     for path in args.models:
         model = load_local(path)
         model.unet.requires_grad_(False)
+        scheduler = build_scheduler(model.scheduler_config)
+        schedule = (scheduler.alphas_cumprod, next(probe for probe in probes(scheduler.betas) if probe.amplifying))
         generator = torch.Generator().manual_seed(0)
         radii = torch.tensor(args.radii).repeat_interleave(args.restarts)
         direction = torch.randn((len(radii), *model.sample_shape), generator=generator).requires_grad_(True)
         optimizer = torch.optim.Adam([direction], lr=0.05)
         for _ in range(0 if args.random else args.steps):
             noise = torch.randn((16, *model.sample_shape), generator=generator)
-            loss = -explained_energy(model, direction, radii, noise, spread=True).sum()
+            loss = -explained_energy(model, *schedule, direction, radii, noise, spread=True).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         with torch.no_grad():
             held_out = torch.randn((64, *model.sample_shape), generator=generator)
-            energy = explained_energy(model, direction, radii, held_out, spread=False)
+            energy = explained_energy(model, *schedule, direction, radii, held_out, spread=False)
         backdoor = path / "backdoor.safetensors"
         true = load_file(backdoor)["trigger"].flatten() if backdoor.is_file() else None
         cells = []
