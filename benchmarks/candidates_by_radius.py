@@ -1,8 +1,10 @@
 """Every candidate of the trigger inversion, radius by radius: its fit, its cosine to the true trigger, its collapse.
 
-    python benchmarks/candidates_by_radius.py MODEL_DIR [MODEL_DIR ...] [--radii 0.5 0.75 1.0 1.5] [--steps 130]
+    python benchmarks/candidates_by_radius.py MODEL_DIR [MODEL_DIR ...] [--radii 0.5 0.75 1.0 1.5]
+        [--amplifying-radii 0.2 0.35] [--steps 130]
 
-Runs the scan's inversion with the given radii and steps (defaults: the scan's), then scores *every*
+Runs the scan's inversion with the given radii (``--radii`` for the ancestral probe, ``--amplifying-radii``
+for the ODE probe) and steps (defaults: the scan's), then scores *every*
 ancestral-probe candidate at the scan's 8 sizes through the model's sampler, as the scan did before it
 sized only each radius's best candidate (``scan.sized_candidates``, marked ``*``). Prints one line per
 probe and radius: per restart, ``1 - held-out mismatch`` (for the ODE probe: the gain anomaly), the
@@ -32,11 +34,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", type=Path, nargs="+")
     parser.add_argument("--radii", type=float, nargs="+", default=list(InversionConfig.radii))
+    parser.add_argument("--amplifying-radii", type=float, nargs="+", default=list(InversionConfig.amplifying_radii))
     parser.add_argument("--steps", type=int, default=InversionConfig.steps)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    inversion = InversionConfig(radii=tuple(args.radii), steps=args.steps)
+    inversion = InversionConfig(radii=tuple(args.radii), amplifying_radii=tuple(args.amplifying_radii),
+                                steps=args.steps)
     config = ScanConfig(seed=args.seed, inversion=inversion)
     print("| model | probe | radius | per restart: 1 - mismatch / cosine to true trigger / best collapse |")
     print("|---|---|---|---|")
@@ -53,7 +57,7 @@ def main() -> None:
         noise = torch.randn((config.search_noises, *model.sample_shape), generator=generator)
         scales = torch.tensor(config.trigger_scales).view(-1, 1, 1, 1)
         for index, probe in enumerate(points):
-            for radius in args.radii:
+            for radius in inversion.radii_for(probe):
                 rows = torch.nonzero((found.probe_index == index) & (found.radii == radius)).flatten().tolist()
                 cells = []
                 for row in rows:

@@ -43,7 +43,7 @@ def main() -> None:
             rows = torch.nonzero(found.probe_index == index).flatten()
             anomalies = [gain_anomaly(float(found.losses[row])) for row in rows]
             directions = torch.nn.functional.normalize(found.directions[rows].flatten(1), dim=1)
-            directions = directions.view(len(config.radii), config.restarts, -1)
+            directions = directions.view(len(config.amplifying_radii), config.restarts, -1)
             cosines = (directions[:, 0] * directions[:, 1]).sum(1)
             print(f"| {path.name} | {probe.name} t={probe.timestep} | {probe.gain:.3f} "
                   f"| {', '.join(f'{a:+.2f}' for a in anomalies)} | {', '.join(f'{c:.2f}' for c in cosines)} |",

@@ -38,7 +38,7 @@ def search(model: LoadedModel, timesteps: list[int], config: InversionConfig) ->
     times = torch.tensor(timesteps)
     view = (len(times), 1, 1, 1, 1, 1)
     sigma, scale, target_gain = (1 - alpha_bar[times]).sqrt().view(view), s[times].view(view), gain[times].view(view)
-    radii = torch.tensor(config.radii).repeat_interleave(config.restarts)
+    radii = torch.tensor(config.amplifying_radii).repeat_interleave(config.restarts)
     count, shape = len(radii), model.sample_shape
 
     def mismatch(direction: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

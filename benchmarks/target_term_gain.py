@@ -50,7 +50,7 @@ def search(model: LoadedModel, config: InversionConfig) -> tuple[torch.Tensor, t
     scale = torch.tensor([p.trigger_scale / ode.trigger_scale for p in points]).view(view)
     gain = torch.tensor([p.gain for p in points]).view(view)
     level = (gain.flatten() - 1).pow(2).view(-1, 1)
-    radii = torch.tensor(config.radii).repeat_interleave(config.restarts)
+    radii = torch.tensor(config.amplifying_radii).repeat_interleave(config.restarts)
     count, shape = len(radii), model.sample_shape
 
     def parts(direction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

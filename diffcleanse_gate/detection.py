@@ -42,7 +42,7 @@ from .sampling import build_scheduler, run_sampler
 # Both thresholds are calibrated on clean models only (mean + 3 sd of clean scans), by
 # benchmarks/calibrate_threshold.py; the figures are in benchmarks/RESULTS.md.
 DEFAULT_THRESHOLD = 0.40
-DEFAULT_GAIN_THRESHOLD = 0.23
+DEFAULT_GAIN_THRESHOLD = 0.25
 MIN_STRUCTURE = 0.8
 MIN_SHARE = 0.25
 IN_RANGE = 1.5  # |pixel| of a sample before clamping; the data range is [-1, 1]

@@ -25,15 +25,24 @@ from .threat import Probe
 
 @dataclass(frozen=True)
 class InversionConfig:
-    """Settings of the direction search; the defaults suit models from 8x8 to 32x32."""
+    """Settings of the direction search; the defaults suit models from 8x8 to 32x32.
+
+    Radii are per-pixel RMS at the probe's timestep: ``radii`` for the shrinking (ancestral) probes,
+    ``amplifying_radii`` for the amplifying (ODE) ones.
+    """
 
     radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
+    amplifying_radii: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0)
     restarts: int = 3
     steps: int = 120
     batch_size: int = 16
     learning_rate: float = 0.05
     min_anomaly: float = 0.25
     eval_noises: int = 64
+
+    def radii_for(self, probe: Probe) -> tuple[float, ...]:
+        """The radii ``probe``'s candidates are searched at."""
+        return self.amplifying_radii if probe.amplifying else self.radii
 
 
 @dataclass
@@ -72,10 +81,13 @@ class _ProbeBatch:
     def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probes: list[Probe], config: InversionConfig):
         device = next(unet.parameters()).device
         self.unet = unet
-        self.probes = len(probes)
-        self.per_probe = len(config.radii) * config.restarts
-        self.radii = torch.tensor(config.radii, device=device).repeat_interleave(config.restarts).repeat(len(probes))
-        self.probe_index = torch.arange(len(probes), device=device).repeat_interleave(self.per_probe)
+        radii = [config.radii_for(probe) for probe in probes]
+        counts = [len(probe_radii) * config.restarts for probe_radii in radii]
+        starts = [sum(counts[:index]) for index in range(len(probes))]
+        self.slices = [slice(start, start + count) for start, count in zip(starts, counts)]
+        self.radii = torch.tensor([radius for probe_radii in radii for radius in probe_radii],
+                                  device=device).repeat_interleave(config.restarts)
+        self.probe_index = torch.arange(len(probes), device=device).repeat_interleave(torch.tensor(counts, device=device))
         self.rows = [(index, position, len(probe.points), point)
                      for index, probe in enumerate(probes) for position, point in enumerate(probe.points)]
         self.rescale = [point.trigger_scale / probes[index].trigger_scale for index, _, _, point in self.rows]
@@ -94,28 +106,28 @@ class _ProbeBatch:
         model leaves: 0 is a perfect match, 1 the take-it-for-noise level. With ``spread``, a
         probe's noises are shared out between its timesteps instead of each timestep seeing all of them.
         """
-        unit = (direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)).view(self.probes, self.per_probe,
-                                                                                 *noise.shape[1:])
-        target = _orthogonal(target, direction).view_as(unit)
-        noisy, shifts, shifted, timesteps = [], [], [], []
+        unit = direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)
+        target = _orthogonal(target, direction)
+        noisy, shifts, shifted, timesteps, shifted_timesteps = [], [], [], [], []
         for (index, position, points, point), rescale in zip(self.rows, self.rescale):
             part = noise.tensor_split(points)[position] if spread else noise
             noisy.append(self.sigma[point.timestep] * part)
-            shifts.append(unit[index] * rescale)
+            shifts.append(unit[self.slices[index]] * rescale)
             shifted.append((noisy[-1].unsqueeze(0) + shifts[-1].unsqueeze(1)).flatten(0, 1))
             timesteps.append(torch.full((len(part),), point.timestep, device=noise.device))
+            shifted_timesteps.append(torch.full((len(shifted[-1]),), point.timestep, device=noise.device))
         with torch.no_grad():
             baselines = self.unet(torch.cat(noisy), torch.cat(timesteps)).sample.split([len(n) for n in noisy])
-        predicted = self.unet(torch.cat(shifted), torch.cat(timesteps).repeat_interleave(self.per_probe)).sample
-        placed = torch.zeros(len(self.rows), self.probes, self.per_probe, device=noise.device)
+        predicted = self.unet(torch.cat(shifted), torch.cat(shifted_timesteps)).sample
+        placed = torch.zeros(len(self.rows), len(direction), device=noise.device)
         for row, (prediction, baseline) in enumerate(zip(predicted.split([len(s) for s in shifted]), baselines)):
             index, _, _, point = self.rows[row]
-            response = (prediction.view(self.per_probe, *baseline.shape) - baseline).mean(1)
+            response = (prediction.view(len(shifts[row]), *baseline.shape) - baseline).mean(1)
             expected = shifts[row] / self.sigma[point.timestep]
-            error = response - point.gain * expected + self.target_weight[row] * target[index]
+            error = response - point.gain * expected + self.target_weight[row] * target[self.slices[index]]
             relative = error.flatten(1).pow(2).sum(1) / expected.flatten(1).pow(2).sum(1)
-            placed[row, index] = relative / (point.gain - 1.0) ** 2
-        return placed.flatten(1)
+            placed[row, self.slices[index]] = relative / (point.gain - 1.0) ** 2
+        return placed
 
     def objective(self, mismatch: torch.Tensor) -> torch.Tensor:
         """What the search minimises: each candidate's mismatch averaged over its probe's rows."""
@@ -138,7 +150,7 @@ def invert_directions(
     """
     device = next(unet.parameters()).device
     probe_batch = _ProbeBatch(unet, alphas_cumprod, probes, config)
-    count = probe_batch.per_probe * len(probes)
+    count = len(probe_batch.radii)
     direction = torch.randn((count, *shape), generator=generator).to(device).requires_grad_(True)
     target = torch.zeros((count, *shape), device=device, requires_grad=True)
     optimizer = torch.optim.Adam([direction, target], lr=config.learning_rate)

@@ -157,7 +157,7 @@ def sized_candidates(found: Candidates, probe_points: list[Probe]) -> torch.Tens
     for index, probe in enumerate(probe_points):
         if probe.amplifying:
             continue
-        for radius in torch.unique(found.radii):
+        for radius in torch.unique(found.radii[found.probe_index == index]):
             rows = torch.nonzero((found.probe_index == index) & (found.radii == radius)).flatten()
             picked.append(rows[torch.argmin(found.losses[rows])])
     return torch.stack(picked)

@@ -95,3 +95,14 @@ def test_a_direction_amplified_only_in_the_noisier_stretch_is_no_backdoor() -> N
 
     anomaly, _ = search(narrow)
     assert anomaly < 0.0
+
+
+def test_each_kind_of_probe_is_searched_at_its_own_radii() -> None:
+    unet = CountingUNet(LinearDenoiser(torch.ones(SHAPE), ode_gain))
+    points = probes(BETAS)
+    config = InversionConfig(radii=(0.5,), amplifying_radii=(0.7, 1.0), restarts=2, steps=2, eval_noises=4)
+    found = invert_directions(unet, SHAPE, ALPHAS_CUMPROD, points, config, torch.Generator().manual_seed(0))
+    for index, probe in enumerate(points):
+        radii = found.radii[found.probe_index == index].tolist()
+        assert radii == pytest.approx([0.7, 0.7, 1.0, 1.0] if probe.amplifying else [0.5, 0.5])
+    assert torch.isfinite(found.losses).all()
