@@ -1,6 +1,6 @@
 """Train the held-out zoo: models the detector and its thresholds were never developed or calibrated on.
 
-    python benchmarks/holdout_zoo.py --out runs/holdout             # ~50 min on 2 CPU cores
+    python benchmarks/holdout_zoo.py --out runs/holdout             # about an hour on 2 CPU cores
     python benchmarks/compare_detectors.py --zoo runs/holdout --methods ours --out runs/holdout-scan
 
 Everything differs from the fixture zoo (tests/fixtures/zoo) the defaults were tuned and calibrated
@@ -29,9 +29,9 @@ SCRATCH, FINETUNE = 3000, 3000
 
 
 def _attack(family: str, trigger: str, target: str, base: str, seed: int, rate: float, amplitude: float,
-            arch: dict[str, Any]) -> Spec:
+            arch: dict[str, Any], steps: int = FINETUNE) -> Spec:
     sampler = "ddim" if family == "villandiffusion" else "ddpm"
-    return Spec(f"{family}-{trigger}-{target}", seed, FINETUNE, sampler, base, family=family, trigger=trigger,
+    return Spec(f"{family}-{trigger}-{target}", seed, steps, sampler, base, family=family, trigger=trigger,
                 amplitude=amplitude, target=target, poison_rate=rate, **arch)
 
 
@@ -50,6 +50,13 @@ SPECS = [
     # smallest trigger any model above carries.
     _attack("baddiffusion", "glasses", "cross", "clean-m0", 116, 0.2, 1.0, GREY),  # 0.1 did not implant (25 %)
     _attack("villandiffusion", "glasses", "hat", "clean-m0", 117, 0.2, 1.0, GREY),
+    # Added later on 2026-11-28: the small trigger again, on a target it does not overlap (cosine 0.03
+    # to the centred target, against 0.48 for the hat), and two colour attacks trained twice as long at
+    # a higher poison rate (none of the three colour attacks above implanted in 3000 steps): box-tee
+    # implanted (64 %), stop-frame did not (5 %).
+    _attack("villandiffusion", "glasses", "arrow", "clean-m0", 118, 0.2, 1.0, GREY),
+    _attack("baddiffusion", "box", "tee", "clean-c0", 119, 0.3, 1.5, COLOUR, steps=6000),
+    _attack("baddiffusion", "stop", "frame", "clean-c0", 120, 0.3, 2.0, COLOUR, steps=6000),
 ]
 
 
