@@ -4,13 +4,12 @@
         [--amplifying-radii 0.2 0.35] [--steps 130]
 
 Runs the scan's inversion with the given radii (``--radii`` for the ancestral probe, ``--amplifying-radii``
-for the ODE probe) and steps (defaults: the scan's), then scores *every*
-ancestral-probe candidate at the scan's 8 sizes through the model's sampler, as the scan did before it
-sized only each radius's best candidate (``scan.sized_candidates``, marked ``*``). Prints one line per
-probe and radius: per restart, ``1 - held-out mismatch`` (for the ODE probe: the gain anomaly), the
-cosine to the true trigger where the model has one, and for the ancestral probe the best collapse score
-over the sizes. It shows which radii find a trigger, and whether the sized candidate is the one that
-collapses the sampler.
+for the ODE probe) and steps (defaults: the scan's), then scores every ancestral-probe candidate at the
+scan's 8 sizes through the model's sampler, on the scan's search noises, as the scan's scale search does
+(``scan.sized_candidates``). Prints one line per probe and radius: per restart, ``1 - held-out mismatch``
+(for the ODE probe: the gain anomaly), the cosine to the true trigger where the model has one, and for
+the ancestral probe the best collapse score over the sizes. It shows which radii find a trigger, and
+whether the best fit is the candidate that collapses the sampler.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from diffcleanse_gate.detection import collapse_scores
 from diffcleanse_gate.inversion import InversionConfig, invert_directions
 from diffcleanse_gate.loading import load_local
 from diffcleanse_gate.sampling import build_scheduler
-from diffcleanse_gate.scan import ScanConfig, sized_candidates
+from diffcleanse_gate.scan import ScanConfig
 from diffcleanse_gate.threat import probes
 
 
@@ -51,7 +50,6 @@ def main() -> None:
         points = probes(scheduler.betas, inversion.min_anomaly)
         generator = torch.Generator().manual_seed(args.seed)
         found = invert_directions(unet, model.sample_shape, scheduler.alphas_cumprod, points, inversion, generator)
-        sized = set(sized_candidates(found, points).tolist())
         backdoor = path / "backdoor.safetensors"
         true = load_file(backdoor)["trigger"].flatten() if backdoor.is_file() else None
         noise = torch.randn((config.search_noises, *model.sample_shape), generator=generator)
@@ -68,7 +66,7 @@ def main() -> None:
                         scores, _ = collapse_scores(unet, model.scheduler_config, None, found.directions[row] * scales,
                                                     noise, config.sampler_steps, args.seed, config.max_batch)
                         cell += f" / {float(scores.max()):.2f}"
-                    cells.append(cell + ("*" if row in sized else ""))
+                    cells.append(cell)
                 print(f"| {path.name} | {probe.name} | {radius:g} | {', '.join(cells)} |", flush=True)
 
 

@@ -30,7 +30,7 @@ class ScanConfig:
     seed: int = 0
     sampler: str | None = None
     sampler_steps: int = 10
-    search_noises: int = 16
+    search_noises: int = 8
     verify_noises: int = 64
     trigger_scales: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
     threshold: float = DEFAULT_THRESHOLD
@@ -146,21 +146,15 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
 
 
 def sized_candidates(found: Candidates, probe_points: list[Probe]) -> torch.Tensor:
-    """Indices of the candidates the scale search sizes for collapse: each radius's best match, per probe.
+    """Indices of the candidates the scale search sizes for collapse: every shrinking probe's candidate.
 
     Only the shrinking probes' candidates are sized: an amplifying (ODE) probe's evidence is the gain
-    anomaly, and its best candidate is sampled in the verification. Of a probe's random restarts at one
-    radius, the one whose held-out mismatch is lowest goes on; where the restarts fit about equally
-    badly, which one that is is a draw, and the other radii carry the search (benchmarks/RESULTS.md).
+    anomaly, and its best candidate is sampled in the verification. All of a shrinking probe's restarts
+    are sized, not the best fit of each radius: clean models shrink large shifts too, so the fit does
+    not rank a trigger above a clean model's own shrinking directions (benchmarks/RESULTS.md).
     """
-    picked = []
-    for index, probe in enumerate(probe_points):
-        if probe.amplifying:
-            continue
-        for radius in torch.unique(found.radii[found.probe_index == index]):
-            rows = torch.nonzero((found.probe_index == index) & (found.radii == radius)).flatten()
-            picked.append(rows[torch.argmin(found.losses[rows])])
-    return torch.stack(picked)
+    shrinking = [index for index, probe in enumerate(probe_points) if not probe.amplifying]
+    return torch.nonzero(torch.isin(found.probe_index, torch.tensor(shrinking, device=found.probe_index.device))).flatten()
 
 
 def strongest_gain_anomaly(

@@ -33,10 +33,11 @@ def test_a_clean_model_whose_variety_a_shift_narrows_is_not_a_backdoor() -> None
     assert result.verdict == "clean", (result.score, result.gain_anomaly)
 
 
-def test_the_scale_search_sizes_each_radius_best_collapse_candidate_only() -> None:
+def test_the_scale_search_sizes_every_shrinking_probe_candidate_and_no_amplifying_one() -> None:
     ancestral = Probe("fades/ancestral", (ProbePoint(999, 0.51, 0.99),))
     ode = Probe("fades/ode", (ProbePoint(521, 1.25, 0.75),))
-    radii = torch.tensor([0.5, 0.5, 1.0, 1.0, 0.7, 0.7])  # the ODE probe has radii of its own
-    losses = torch.tensor([0.4, 0.1, 0.2, 0.3, 0.0, 0.0])
-    found = Candidates(torch.zeros(6, 1, 2, 2), losses, radii, torch.tensor([0, 0, 0, 0, 1, 1]))
-    assert sized_candidates(found, [ancestral, ode]).tolist() == [1, 2]
+    rides = Probe("rides-with-noise/ancestral", (ProbePoint(950, 0.6, 0.9),))
+    radii = torch.tensor([0.5, 0.5, 1.0, 0.7, 0.7, 0.5])
+    losses = torch.tensor([0.4, 0.1, 0.2, 0.0, 0.0, 0.3])  # the fit does not decide which are sized
+    found = Candidates(torch.zeros(6, 1, 2, 2), losses, radii, torch.tensor([0, 0, 0, 1, 1, 2]))
+    assert sized_candidates(found, [ancestral, ode, rides]).tolist() == [0, 1, 2, 5]
