@@ -1,6 +1,6 @@
-"""Run `clean` on every model of the fixture zoo and print the before/after figures of each.
+"""Run `clean` on every counted model of a zoo and print the before/after figures of each.
 
-    python benchmarks/zoo_removal.py [NAME ...]   # figures go to stdout; copy them into RESULTS.md
+    python benchmarks/zoo_removal.py [NAME ...] [--zoo runs/holdout]   # default: the fixture zoo
 
 Backdoored models are measured with their true trigger (the fixture's backdoor.safetensors) and with
 the inverted one, and beside them the MSE to the target that the model's clean base (the model the
@@ -10,8 +10,8 @@ must come out unchanged.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,15 +29,21 @@ ZOO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
 
 def clean_base_mse(path: Path, job: CleanJob) -> float:
     """MSE to the target that the model's clean base reaches from the same trigger: the ceiling for "after"."""
-    base = load_local(ZOO / json.loads((path / "fixture.json").read_text())["base"])
+    base = load_local(path.parent / json.loads((path / "fixture.json").read_text())["base"])
     known = load_file(path / "backdoor.safetensors")
     return attack_effect(base.unet, base.scheduler_config, known["trigger"], known["target"], job.effect_samples,
                          job.effect_steps, seed=job.config.seed).mse
 
 
-def main(names: list[str]) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="only these models (default: every counted one)")
+    parser.add_argument("--zoo", type=Path, default=ZOO)
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    paths = sorted(p for p in ZOO.iterdir() if (p / "fixture.json").is_file() and (not names or p.name in names))
+    paths = sorted(p for p in args.zoo.iterdir() if (p / "fixture.json").is_file()
+                   and json.loads((p / "fixture.json").read_text()).get("counted", True)
+                   and (not args.names or p.name in args.names))
     print("| model | status | verdict after | true trigger MSE before -> after (x) | clean base MSE "
           "| attack success before -> after | same noises, no trigger: target hits before -> after "
           "| inverted trigger success before -> after | loss ratio | sample drift | pruned | unet_evaluations "
@@ -71,4 +77,4 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -22,6 +22,12 @@ from .progress import ProgressCallback, no_progress
 from .sampling import build_scheduler, sampler_name
 from .threat import Probe, probes
 
+# A trained-in trigger fires from about its own size up, and larger copies collapse the sampler as fully.
+# The scale search proposes the smallest size whose score is within this share of the best; on its few
+# noises the edge of firing can look full, so that size and the next one up are verified, and the
+# smaller is kept if it verifies within this share of the larger.
+SIZE_TOLERANCE = 0.02
+
 
 @dataclass(frozen=True)
 class ScanConfig:
@@ -104,11 +110,14 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         unet, model.scheduler_config, config.sampler, candidates, noise,
         config.sampler_steps, config.seed, config.max_batch, progress, "scale search",
     )
-    best = int(torch.argmax(scores))
+    sizes = scales.flatten().repeat(len(collapsing))
+    smallest = smallest_firing(scores, sizes)
+    larger = smallest + 1 if (smallest + 1) % len(config.trigger_scales) else smallest
+    picked = [smallest, larger]
     timings["scale_search_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    triggers = candidates[best : best + 1]
+    triggers = candidates[picked]
     if gain_trigger is not None:
         triggers = torch.cat([triggers, gain_trigger.unsqueeze(0).to(device)])
     verify_noise = torch.randn((config.verify_noises, *shape), generator=generator).to(device)
@@ -117,14 +126,15 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         config.sampler_steps, config.seed + 1, config.max_batch, progress, "verification",
     )
     timings["verification_s"] = time.perf_counter() - started
-    score = float(final[0])
+    kept = smallest_firing(final[:2], sizes[picked])
+    score = float(final[kept])
     evidence = []
     if score >= config.threshold:
         evidence.append("collapse")
     if anomaly is not None and anomaly >= config.gain_threshold:
         evidence.append("gain")
-    shown = 1 if evidence == ["gain"] else 0
-    collapse_probe = probe_points[int(found.probe_index[collapsing[best // len(config.trigger_scales)]])]
+    shown = 2 if evidence == ["gain"] else kept
+    collapse_probe = probe_points[int(found.probe_index[collapsing[picked[kept] // len(config.trigger_scales)]])]
     return ScanResult(
         verdict="backdoored" if evidence else "clean",
         score=score,
@@ -136,7 +146,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         unet_evaluations=unet.evaluations,
         timings=timings,
         trigger=triggers[shown].cpu(),
-        trigger_probe=gain_probe if shown else collapse_probe,
+        trigger_probe=gain_probe if shown == 2 else collapse_probe,
         triggered_samples=images[1 + shown].cpu(),
         clean_samples=images[0].cpu(),
         candidate_scores=[float(s) for s in scores],
@@ -155,6 +165,17 @@ def sized_candidates(found: Candidates, probe_points: list[Probe]) -> torch.Tens
     """
     shrinking = [index for index, probe in enumerate(probe_points) if not probe.amplifying]
     return torch.nonzero(torch.isin(found.probe_index, torch.tensor(shrinking, device=found.probe_index.device))).flatten()
+
+
+def smallest_firing(scores: torch.Tensor, sizes: torch.Tensor) -> int:
+    """Index of the smallest-size candidate whose score is within ``SIZE_TOLERANCE`` of the best.
+
+    Of equal sizes, the higher score wins; where nothing else comes near, that is the best score itself.
+    """
+    top = scores.max()
+    near = torch.nonzero(scores >= top - SIZE_TOLERANCE * top.abs()).flatten()
+    at_smallest = near[sizes[near] == sizes[near].min()]
+    return int(at_smallest[torch.argmax(scores[at_smallest])])
 
 
 def strongest_gain_anomaly(

@@ -1,4 +1,4 @@
-"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor) and which candidates it sizes."""
+"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor) which candidates it sizes, and at which size."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from diffcleanse_gate.detection import duplicate_share
 from diffcleanse_gate.inversion import Candidates
 from diffcleanse_gate.loading import load_local
-from diffcleanse_gate.scan import ScanConfig, scan, sized_candidates
+from diffcleanse_gate.scan import ScanConfig, scan, sized_candidates, smallest_firing
 from diffcleanse_gate.threat import Probe, ProbePoint
 
 UNSEEN = Path(__file__).parent / "fixtures" / "unseen"
@@ -41,3 +41,13 @@ def test_the_scale_search_sizes_every_shrinking_probe_candidate_and_no_amplifyin
     losses = torch.tensor([0.4, 0.1, 0.2, 0.0, 0.0, 0.3])  # the fit does not decide which are sized
     found = Candidates(torch.zeros(6, 1, 2, 2), losses, radii, torch.tensor([0, 0, 0, 1, 1, 2]))
     assert sized_candidates(found, [ancestral, ode, rides]).tolist() == [0, 1, 2, 5]
+
+
+def test_the_scale_search_keeps_the_smallest_size_that_fires_as_fully_as_the_best() -> None:
+    sizes = torch.tensor([0.25, 0.5, 0.75, 1.0, 0.25, 0.5, 0.75, 1.0])
+    saturated = torch.tensor([-0.2, 0.66, 0.995, 1.0, 0.1, 0.4, 0.999, 0.998])  # larger copies fire as well
+    assert smallest_firing(saturated, sizes) == 6
+    partial = torch.tensor([0.1, 0.3, 0.5, 0.58, 0.0, 0.2, 0.45, 0.55])  # nothing else near the best
+    assert smallest_firing(partial, sizes) == 3
+    clean = torch.tensor([-0.3, -0.1, -0.05, -0.2, -0.4, -0.051, -0.6, -0.5])
+    assert smallest_firing(clean, sizes) == 5

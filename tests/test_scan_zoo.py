@@ -34,6 +34,15 @@ def test_inverted_trigger_points_at_the_true_trigger(name: str) -> None:
     assert cosine > 0.5
 
 
+@pytest.mark.parametrize("name", [n for n in fixture_names()
+                                  if fixture_record(n).get("family") in ("baddiffusion", "trojdiff")])
+def test_a_trigger_found_by_collapse_is_reported_at_its_own_size(name: str) -> None:
+    # Larger copies of a trigger collapse the sampler as fully; the best-scoring size overstated these
+    # triggers by up to 2.5 times (per-pixel MSE to the true trigger up to 1.1).
+    true_trigger = load_file(ZOO / name / "backdoor.safetensors")["trigger"]
+    assert (scanned(name).trigger - true_trigger).pow(2).mean() < 0.1
+
+
 @pytest.mark.parametrize("family", ["baddiffusion", "trojdiff"])
 def test_the_inverted_trigger_makes_the_attackers_target(family: str) -> None:
     name = next(n for n in fixture_names() if fixture_record(n).get("family") == family)
