@@ -38,7 +38,7 @@ class ScanConfig:
     sampler_steps: int = 10
     search_noises: int = 8
     verify_noises: int = 64
-    trigger_scales: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    trigger_scales: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)  # ascending (see SIZE_TOLERANCE)
     threshold: float = DEFAULT_THRESHOLD
     gain_threshold: float = DEFAULT_GAIN_THRESHOLD
     device: str = "cpu"

@@ -1,4 +1,4 @@
-"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor) which candidates it sizes, and at which size."""
+"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor), which candidates it sizes and at which size."""
 
 from __future__ import annotations
 
