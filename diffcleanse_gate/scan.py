@@ -163,8 +163,8 @@ def sized_candidates(found: Candidates, probe_points: list[Probe]) -> torch.Tens
     are sized, not the best fit of each radius: clean models shrink large shifts too, so the fit does
     not rank a trigger above a clean model's own shrinking directions (benchmarks/RESULTS.md).
     """
-    shrinking = [index for index, probe in enumerate(probe_points) if not probe.amplifying]
-    return torch.nonzero(torch.isin(found.probe_index, torch.tensor(shrinking, device=found.probe_index.device))).flatten()
+    shrinking = torch.tensor([not probe.amplifying for probe in probe_points], device=found.probe_index.device)
+    return torch.nonzero(shrinking[found.probe_index]).flatten()
 
 
 def smallest_firing(scores: torch.Tensor, sizes: torch.Tensor) -> int:
