@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from zoo_models import counted_models
 
 from diffcleanse_gate.effect import attack_effect
 from diffcleanse_gate.jobs import CleanJob, run_clean_job
@@ -41,9 +42,7 @@ def main() -> None:
     parser.add_argument("--zoo", type=Path, default=ZOO)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    paths = sorted(p for p in args.zoo.iterdir() if (p / "fixture.json").is_file()
-                   and json.loads((p / "fixture.json").read_text()).get("counted", True)
-                   and (not args.names or p.name in args.names))
+    paths = [path for path, _ in counted_models(args.zoo) if not args.names or path.name in args.names]
     print("| model | status | verdict after | true trigger MSE before -> after (x) | clean base MSE "
           "| attack success before -> after | same noises, no trigger: target hits before -> after "
           "| inverted trigger success before -> after | loss ratio | sample drift | pruned | unet_evaluations "

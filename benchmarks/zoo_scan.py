@@ -10,13 +10,13 @@ Figures go to stdout; copy them into RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from zoo_models import counted_models
 
 from diffcleanse_gate.inversion import InversionConfig
 from diffcleanse_gate.loading import load_local
@@ -38,10 +38,7 @@ def main() -> None:
     print("| model | family | verdict | collapse score | gain anomaly | evidence | trigger probe | trigger cosine "
           "| unet_evaluations | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for path in sorted(p for p in args.zoo.iterdir() if (p / "fixture.json").is_file()):
-        fixture = json.loads((path / "fixture.json").read_text())
-        if not fixture.get("counted", True):
-            continue
+    for path, fixture in counted_models(args.zoo):
         family = fixture.get("family")
         started = time.perf_counter()
         result = scan(load_local(path), config)
