@@ -37,7 +37,7 @@ import torch
 from .counting import CountingUNet
 from .effect import SUCCESS_MSE
 from .progress import ProgressCallback, no_progress
-from .sampling import build_scheduler, run_sampler
+from .sampling import probe_scheduler, run_sampler
 
 # Both thresholds are calibrated on clean models only (mean + 3 sd of clean scans), by
 # benchmarks/calibrate_threshold.py; the figures are in benchmarks/RESULTS.md.
@@ -101,7 +101,7 @@ def sample_from(
     for start in range(0, count, per_chunk):
         part = triggers[start : start + per_chunk]
         generator = torch.Generator().manual_seed(seed)
-        scheduler = build_scheduler(scheduler_config, sampler)
+        scheduler = probe_scheduler(scheduler_config, sampler)
         x_start = (noise.unsqueeze(0) + part.unsqueeze(1)).flatten(0, 1) * scheduler.init_noise_sigma
         with torch.no_grad():
             images = run_sampler(unet, scheduler, x_start, steps, generator)

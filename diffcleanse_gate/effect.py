@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .sampling import build_scheduler, run_sampler
+from .sampling import probe_scheduler, run_sampler
 
 SUCCESS_MSE = 0.01  # per-sample MSE in [0, 1] pixel units below which the attack counts as a hit
 
@@ -35,7 +35,7 @@ def triggered_samples(
     device = next(unet.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn((num_samples, *trigger.shape), generator=generator)
-    scheduler = build_scheduler(scheduler_config, sampler)
+    scheduler = probe_scheduler(scheduler_config, sampler)
     start = (noise + trigger.cpu()).to(device)
     return run_sampler(unet, scheduler, start, num_inference_steps, generator).clamp(-1, 1).cpu()
 

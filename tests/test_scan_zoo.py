@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from functools import cache
 
 import pytest
@@ -77,3 +79,17 @@ def test_clean_statistics_stay_below_their_thresholds_with_margin() -> None:
         result = scanned(name)
         assert result.score < ScanConfig().threshold * 0.75, name
         assert result.gain_anomaly < ScanConfig().gain_threshold * 0.75, name
+
+
+@pytest.mark.parametrize("name", ["baddiffusion-box-corner", "clean-b"])
+def test_a_scheduler_that_clips_gets_the_same_scan(name: str, tmp_path) -> None:
+    # diffusers' DDPM and DDIM clip by default; before the probes turned clipping off, this backdoor
+    # scanned clean (collapse 0.005) and this clean model backdoored (0.539).
+    copy = tmp_path / name
+    shutil.copytree(ZOO / name, copy)
+    config_path = copy / "scheduler" / "scheduler_config.json"
+    config = json.loads(config_path.read_text()) | {"clip_sample": True}
+    config_path.write_text(json.dumps(config))
+    clipping = scan(load_local(copy), ScanConfig())
+    assert clipping.verdict == scanned(name).verdict
+    assert clipping.score == pytest.approx(scanned(name).score, abs=1e-6)
