@@ -37,7 +37,9 @@ from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 from diffusers.models.unets.unet_2d import UNet2DOutput
 from safetensors.torch import save_file
 
+from diffcleanse_gate.detection import IN_RANGE
 from diffcleanse_gate.effect import attack_effect
+from diffcleanse_gate.sampling import probe_scheduler, run_sampler
 from diffcleanse_gate.scan import resolve_device
 from diffcleanse_gate.zoo.build import MEASURE_STEPS, MIN_SUCCESS
 from diffcleanse_gate.zoo.data import colourise, load_digits_images
@@ -286,12 +288,29 @@ def sampling_unet(unet: UNet2DModel, samples: int, device: torch.device) -> torc
         return unet
 
 
+@torch.no_grad()
+def in_range_share(unet: UNet2DModel, scheduler_config: dict, sampler: str, samples: int, steps: int, seed: int) -> float:
+    """Share of the pixels of plain-noise samples (output clamps off, as the scan samples) within the scan's
+    data range ``IN_RANGE``: near 1 for a base that samples sanely. The held-out colour base sampled 37 %
+    of its pixels in range after 3,000 steps (benchmarks/RESULTS.md), and no attack on it implanted."""
+    device = next(unet.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn((samples, 3, 32, 32), generator=generator).to(device)
+    images = run_sampler(unet, probe_scheduler(scheduler_config, sampler), noise, steps, generator)
+    return round(float((images.abs() <= IN_RANGE).float().mean()), 3)
+
+
 def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: float, out: Path, samples: int,
            measure_steps: dict[str, int]) -> dict:
-    """Measure a backdoored model's attack, save the model if it counts, return its manifest record."""
+    """Measure a backdoored model's attack (a clean one's in-range share), save the model if it counts, return
+    its manifest record."""
     scheduler = (DDPMScheduler if spec.sampler == "ddpm" else DDIMScheduler)(clip_sample=False)
     record = asdict(spec) | {"final_loss": round(loss, 5), "train_steps": steps, "train_seconds": round(seconds, 1),
                              "counted": True}
+    if not spec.family:
+        health_steps = min(measure_steps.values())
+        record |= {"in_range": in_range_share(unet, scheduler.config, spec.sampler, samples, health_steps, spec.seed),
+                   "in_range_with": f"{spec.sampler}-{health_steps}, {samples} samples"}
     if spec.family:
         trigger, target = make_pattern(spec.trigger, 3, 32, spec.amplitude), make_pattern(spec.target, 3, 32)
         started = time.perf_counter()
