@@ -1,13 +1,15 @@
 """Does a zoo base sample sanely, and does an attack on it implant? Figures over training steps.
 
     python benchmarks/base_health.py train --data mnist16-colour --widths 16 32 32 --attention --steps 9000
+    python benchmarks/base_health.py check runs/holdout/clean-c0
     python benchmarks/base_health.py attack runs/holdout/clean-c0 --family baddiffusion --trigger box \\
         --target tee --amplitude 1.5 --rate 0.3 --steps 3000
 
 Every ``--every`` steps, ``train`` prints the model's noise-prediction error at t = 999 (an error
 ``e`` there moves the sampler's first x0-estimate by ``e / sqrt(ab_999)``, about 160 times) and, for
 plain-noise DDPM-1000 samples with and without ``clip_sample``, the share of pixels that stay within
-the data range (|x| <= 1.5 before clamping; the scan's ``IN_RANGE``). ``attack`` fine-tunes a saved
+the data range (|x| <= 1.5 before clamping; the scan's ``IN_RANGE``); ``check`` prints the same for a
+saved base. ``attack`` fine-tunes a saved
 base with a backdoor as ``diffcleanse_gate.zoo.build`` does and prints its attack success under the
 family's sampler, with and without ``clip_sample``. Nothing is saved; seeds are fixed.
 """
@@ -49,8 +51,8 @@ def noise_error(unet: UNet2DModel, images: torch.Tensor, t: int = 999) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("train", "attack"))
-    parser.add_argument("base", nargs="?", help="attack: the saved base model folder")
+    parser.add_argument("mode", choices=("train", "check", "attack"))
+    parser.add_argument("base", nargs="?", help="check, attack: the saved base model folder")
     parser.add_argument("--data", default="mnist16-colour")
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 32])
     parser.add_argument("--attention", action="store_true")
@@ -71,12 +73,13 @@ def main() -> None:
     shape = images.shape[1:]
     noise = torch.randn((args.samples, *shape), generator=torch.Generator().manual_seed(0))
     backdoor = None
-    if args.mode == "attack":
+    if args.mode == "train":
+        unet = tiny_unet(shape[0], shape[1], tuple(args.widths), args.attention)
+    else:
         unet = UNet2DModel.from_pretrained(f"{args.base}/unet")
+    if args.mode == "attack":
         backdoor = Backdoor(FAMILIES[args.family], make_pattern(args.trigger, *shape[:2], args.amplitude),
                             make_pattern(args.target, *shape[:2]), args.rate)
-    else:
-        unet = tiny_unet(shape[0], shape[1], tuple(args.widths), args.attention)
     started = time.perf_counter()
 
     def report(step: int, loss: float) -> None:
@@ -98,6 +101,9 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         unet.train()
 
+    if args.mode == "check":
+        report(-1, float("nan"))
+        return
     train_diffusion(unet, images, args.steps, args.seed, lr=args.lr, backdoor=backdoor, on_step=report)
 
 
