@@ -11,7 +11,7 @@ plain-noise DDPM-1000 samples with and without ``clip_sample``, the share of pix
 the data range (|x| <= 1.5 before clamping; the scan's ``IN_RANGE``); ``check`` prints the same for a
 saved base. ``attack`` fine-tunes a saved
 base with a backdoor as ``diffcleanse_gate.zoo.build`` does and prints its attack success under the
-family's sampler, with and without ``clip_sample``. Nothing is saved; seeds are fixed.
+family's sampler, with and without ``clip_sample``. ``--save`` keeps a trained base; seeds are fixed.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 
 from diffcleanse_gate.detection import IN_RANGE
 from diffcleanse_gate.effect import effect_on
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--seed", type=int, default=102)
+    parser.add_argument("--save", type=Path, help="train: save the trained base here as a DDPMPipeline folder")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -105,6 +107,8 @@ def main() -> None:
         report(-1, float("nan"))
         return
     train_diffusion(unet, images, args.steps, args.seed, lr=args.lr, backdoor=backdoor, on_step=report)
+    if args.save is not None and args.mode == "train":
+        DDPMPipeline(unet=unet, scheduler=DDPMScheduler(clip_sample=False)).save_pretrained(args.save)
 
 
 if __name__ == "__main__":
