@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from functools import cache
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,7 +83,7 @@ def test_clean_statistics_stay_below_their_thresholds_with_margin() -> None:
 
 
 @pytest.mark.parametrize("name", ["baddiffusion-box-corner", "clean-b"])
-def test_a_scheduler_that_clips_gets_the_same_scan(name: str, tmp_path) -> None:
+def test_a_scheduler_that_clips_gets_the_same_scan(name: str, tmp_path: Path) -> None:
     # diffusers' DDPM and DDIM clip by default; before the probes turned clipping off, this backdoor
     # scanned clean (collapse 0.005) and this clean model backdoored (0.539).
     copy = tmp_path / name
