@@ -21,10 +21,14 @@ set -uo pipefail
 shopt -s nullglob
 OUT=${OUT:-runs/gpu-out}
 RUNS=${RUNS:-/tmp/dcg-runs}
-ZOO_SCRATCH_STEPS=${ZOO_SCRATCH_STEPS:-3000}
-ZOO_FINETUNE_STEPS=${ZOO_FINETUNE_STEPS:-3000}
-ZOO_SCRATCH_S=${ZOO_SCRATCH_S:-55}
-ZOO_FINETUNE_S=${ZOO_FINETUNE_S:-180}
+# The bases get most of the zoo stage: on the CPU a colour base sampled sanely only after 9,000 steps (36 % of
+# its pixels in range after 3,000), and an attack on such a base implanted in 1,500 fine-tune steps (97 %),
+# where on the 3,000-step base it stayed at 0-6 % (benchmarks/RESULTS.md, "The colour attacks that do not
+# implant"). The manifest's `in_range` shows whether the bases got there.
+ZOO_SCRATCH_STEPS=${ZOO_SCRATCH_STEPS:-9000}
+ZOO_FINETUNE_STEPS=${ZOO_FINETUNE_STEPS:-1500}
+ZOO_SCRATCH_S=${ZOO_SCRATCH_S:-120}
+ZOO_FINETUNE_S=${ZOO_FINETUNE_S:-115}
 ZOO_BATCH=${ZOO_BATCH:-64}
 TERD_ITERATIONS=${TERD_ITERATIONS:-500}
 SHARDS=${SHARDS:-12}
