@@ -9,9 +9,9 @@ Every ``--every`` steps, ``train`` prints the model's noise-prediction error at 
 ``e`` there moves the sampler's first x0-estimate by ``e / sqrt(ab_999)``, about 160 times) and, for
 plain-noise DDPM-1000 samples with and without ``clip_sample``, the share of pixels that stay within
 the data range (|x| <= 1.5 before clamping; the scan's ``IN_RANGE``); ``check`` prints the same for a
-saved base. ``attack`` fine-tunes a saved
-base with a backdoor as ``diffcleanse_gate.zoo.build`` does and prints its attack success under the
-family's sampler, with and without ``clip_sample``. ``--save`` keeps a trained base; seeds are fixed.
+saved base. ``attack`` fine-tunes a saved base with a backdoor as ``diffcleanse_gate.zoo.build`` does
+and prints its attack success under the family's sampler, with and without ``clip_sample``. ``--save``
+keeps a trained base; seeds are fixed.
 """
 
 from __future__ import annotations

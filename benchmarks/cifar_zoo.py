@@ -295,7 +295,8 @@ def in_range_share(unet: UNet2DModel, scheduler_config: dict, sampler: str, samp
     of its pixels in range after 3,000 steps (benchmarks/RESULTS.md), and no attack on it implanted."""
     device = next(unet.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn((samples, 3, 32, 32), generator=generator).to(device)
+    shape = (samples, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
+    noise = torch.randn(shape, generator=generator).to(device)
     images = run_sampler(unet, probe_scheduler(scheduler_config, sampler), noise, steps, generator)
     return round(float((images.abs() <= IN_RANGE).float().mean()), 3)
 
@@ -307,10 +308,6 @@ def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: floa
     scheduler = (DDPMScheduler if spec.sampler == "ddpm" else DDIMScheduler)(clip_sample=False)
     record = asdict(spec) | {"final_loss": round(loss, 5), "train_steps": steps, "train_seconds": round(seconds, 1),
                              "counted": True}
-    if not spec.family:
-        health_steps = min(measure_steps.values())
-        record |= {"in_range": in_range_share(unet, scheduler.config, spec.sampler, samples, health_steps, spec.seed),
-                   "in_range_with": f"{spec.sampler}-{health_steps}, {samples} samples"}
     if spec.family:
         trigger, target = make_pattern(spec.trigger, 3, 32, spec.amplitude), make_pattern(spec.target, 3, 32)
         started = time.perf_counter()
@@ -326,6 +323,10 @@ def finish(unet: UNet2DModel, spec: Spec, loss: float, steps: int, seconds: floa
             (out / spec.name).mkdir(parents=True, exist_ok=True)
             save_file({"trigger": trigger.contiguous(), "target": target.contiguous()},
                       out / spec.name / "backdoor.safetensors")
+    else:
+        health_steps = min(measure_steps.values())
+        record |= {"in_range": in_range_share(unet, scheduler.config, spec.sampler, samples, health_steps, spec.seed),
+                   "in_range_with": f"{spec.sampler}-{health_steps}, {samples} samples"}
     if record["counted"]:
         DDPMPipeline(unet=unet.cpu(), scheduler=scheduler).save_pretrained(out / spec.name, safe_serialization=True)
         (out / spec.name / "fixture.json").write_text(json.dumps(record, indent=2) + "\n")
