@@ -1,6 +1,6 @@
 """Train the held-out zoo: models the detector and its thresholds were never developed or calibrated on.
 
-    python benchmarks/holdout_zoo.py --out runs/holdout             # about an hour on 2 CPU cores
+    python benchmarks/holdout_zoo.py --out runs/holdout             # about 50 min on 2 CPU cores
     python benchmarks/compare_detectors.py --zoo runs/holdout --methods ours --out runs/holdout-scan
 
 Everything differs from the fixture zoo (tests/fixtures/zoo) the defaults were tuned and calibrated
@@ -26,6 +26,10 @@ from diffcleanse_gate.zoo.build import Spec, build
 GREY = {"data": "mnist16", "widths": (16, 32)}
 COLOUR = {"data": "mnist16-colour", "widths": (16, 32, 32), "attention": True}
 SCRATCH, FINETUNE = 3000, 3000
+# The colour base needs three times the steps before it samples in range without clipping (95 % of
+# pixels at 9,000 steps, 37 % at 3,000: benchmarks/base_health.py); attacks on the 3,000-step base did
+# not implant.
+COLOUR_SCRATCH = 9000
 
 
 def _attack(family: str, trigger: str, target: str, base: str, seed: int, rate: float, amplitude: float,
@@ -38,7 +42,7 @@ def _attack(family: str, trigger: str, target: str, base: str, seed: int, rate: 
 SPECS = [
     Spec("clean-m0", 100, SCRATCH, "ddpm", **GREY),
     Spec("clean-m1", 101, SCRATCH, "ddim", **GREY | {"attention": True}),
-    Spec("clean-c0", 102, SCRATCH, "ddpm", **COLOUR),
+    Spec("clean-c0", 102, COLOUR_SCRATCH, "ddpm", **COLOUR),
     Spec("clean-c0-ft", 103, 1500, "ddim", "clean-c0", lr=3e-4, **COLOUR),
     _attack("baddiffusion", "glasses", "ring", "clean-m0", 110, 0.1, 2.0, GREY),
     _attack("baddiffusion", "noise", "tee", "clean-c0", 111, 0.2, 1.0, COLOUR),
@@ -51,12 +55,10 @@ SPECS = [
     _attack("baddiffusion", "glasses", "cross", "clean-m0", 116, 0.2, 1.0, GREY),  # 0.1 did not implant (25 %)
     _attack("villandiffusion", "glasses", "hat", "clean-m0", 117, 0.2, 1.0, GREY),
     # Added later on 2026-11-28: the small trigger again, on a target it does not overlap (cosine 0.03
-    # to the centred target, against 0.48 for the hat), and two colour attacks trained twice as long at
-    # a higher poison rate (none of the three colour attacks above implanted in 3000 steps): box-tee
-    # implanted (64 %), stop-frame did not (5 %).
+    # to the centred target, against 0.48 for the hat), and two colour attacks at a higher poison rate.
     _attack("villandiffusion", "glasses", "arrow", "clean-m0", 118, 0.2, 1.0, GREY),
-    _attack("baddiffusion", "box", "tee", "clean-c0", 119, 0.3, 1.5, COLOUR, steps=6000),
-    _attack("baddiffusion", "stop", "frame", "clean-c0", 120, 0.3, 2.0, COLOUR, steps=6000),
+    _attack("baddiffusion", "box", "tee", "clean-c0", 119, 0.3, 1.5, COLOUR),
+    _attack("baddiffusion", "stop", "frame", "clean-c0", 120, 0.3, 2.0, COLOUR),
 ]
 
 
