@@ -33,9 +33,14 @@ from diffcleanse_gate.scan import ScanConfig
 from diffcleanse_gate.threat import probes
 
 
+def _without_channel_mean(direction: torch.Tensor) -> torch.Tensor:
+    """``direction`` less its per-channel mean (a global colour shift)."""
+    return direction - direction.mean(dim=(-2, -1), keepdim=True)
+
+
 def _centred(direction: torch.Tensor) -> torch.Tensor:
     """``direction`` without its per-channel mean, at its own per-pixel RMS."""
-    centred = direction - direction.mean(dim=(-2, -1), keepdim=True)
+    centred = _without_channel_mean(direction)
     return centred * direction.pow(2).mean().sqrt() / centred.pow(2).mean().sqrt()
 
 
@@ -43,7 +48,7 @@ def _search_centred() -> None:
     """Make the inversion fit (and so search) only the centred part of every direction."""
     mismatch = inversion_module._ProbeBatch.mismatch
     inversion_module._ProbeBatch.mismatch = lambda self, direction, *rest, **options: mismatch(
-        self, direction - direction.mean(dim=(-2, -1), keepdim=True), *rest, **options)
+        self, _without_channel_mean(direction), *rest, **options)
 
 
 def main() -> None:
