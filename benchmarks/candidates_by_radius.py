@@ -1,18 +1,18 @@
 """Every candidate of the trigger inversion, radius by radius: its fit, its cosine to the true trigger, its collapse.
 
     python benchmarks/candidates_by_radius.py MODEL_DIR [MODEL_DIR ...] [--radii 0.5 0.75 1.0 1.5]
-        [--amplifying-radii 0.2 0.35] [--steps 130] [--centred]
+        [--amplifying-radii 0.2 0.35] [--steps 130] [--uncentred]
 
 Runs the scan's inversion with the given radii (``--radii`` for the ancestral probe, ``--amplifying-radii``
 for the ODE probe) and steps (defaults: the scan's), then scores every ancestral-probe candidate at the
-scan's 8 sizes through the model's sampler, on the scan's search noises, as the scan's scale search does
+scan's sizes through the model's sampler, on the scan's search noises, as the scan's scale search does
 (``scan.sized_candidates``). Prints one line per probe and radius: per restart, ``1 - held-out mismatch``
 (for the ODE probe: the gain anomaly), the cosine to the true trigger where the model has one, and for
 the ancestral probe the best collapse score over the sizes. It shows which radii find a trigger, and
 whether the best fit is the candidate that collapses the sampler.
 
-``--centred`` is a prototype of a search change, not in the scan: every candidate is searched and
-reported without its per-channel mean (global colour shifts, which a colour model shrinks like a trigger).
+``--uncentred`` searches and reports every candidate with its per-channel mean, as the scan did before
+2026-11-29 (global colour shifts, which a colour model shrinks like a trigger, crowd the trigger out).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from diffcleanse_gate import inversion as inversion_module
 from diffcleanse_gate.counting import CountingUNet
 from diffcleanse_gate.detection import collapse_scores
 from diffcleanse_gate.inversion import InversionConfig, invert_directions
@@ -33,24 +32,6 @@ from diffcleanse_gate.scan import ScanConfig
 from diffcleanse_gate.threat import probes
 
 
-def _without_channel_mean(direction: torch.Tensor) -> torch.Tensor:
-    """``direction`` less its per-channel mean (a global colour shift)."""
-    return direction - direction.mean(dim=(-2, -1), keepdim=True)
-
-
-def _centred(direction: torch.Tensor) -> torch.Tensor:
-    """``direction`` without its per-channel mean, at its own per-pixel RMS."""
-    centred = _without_channel_mean(direction)
-    return centred * direction.pow(2).mean().sqrt() / centred.pow(2).mean().sqrt()
-
-
-def _search_centred() -> None:
-    """Make the inversion fit (and so search) only the centred part of every direction."""
-    mismatch = inversion_module._ProbeBatch.mismatch
-    inversion_module._ProbeBatch.mismatch = lambda self, direction, *rest, **options: mismatch(
-        self, _without_channel_mean(direction), *rest, **options)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", type=Path, nargs="+")
@@ -58,13 +39,11 @@ def main() -> None:
     parser.add_argument("--amplifying-radii", type=float, nargs="+", default=list(InversionConfig.amplifying_radii))
     parser.add_argument("--steps", type=int, default=InversionConfig.steps)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--centred", action="store_true", help="search directions without their per-channel mean")
+    parser.add_argument("--uncentred", action="store_true", help="search directions with their per-channel mean")
     args = parser.parse_args()
-    if args.centred:
-        _search_centred()
     torch.set_num_threads(1)
     inversion = InversionConfig(radii=tuple(args.radii), amplifying_radii=tuple(args.amplifying_radii),
-                                steps=args.steps)
+                                steps=args.steps, centred=not args.uncentred)
     config = ScanConfig(seed=args.seed, inversion=inversion)
     print("| model | probe | radius | per restart: 1 - mismatch / cosine to true trigger / best collapse |")
     print("|---|---|---|---|")
@@ -75,8 +54,6 @@ def main() -> None:
         points = probes(scheduler.betas, inversion.min_anomaly)
         generator = torch.Generator().manual_seed(args.seed)
         found = invert_directions(unet, model.sample_shape, scheduler.alphas_cumprod, points, inversion, generator)
-        if args.centred:
-            found.directions = _centred(found.directions)
         backdoor = path / "backdoor.safetensors"
         true = load_file(backdoor)["trigger"].flatten() if backdoor.is_file() else None
         noise = torch.randn((config.search_noises, *model.sample_shape), generator=generator)

@@ -7,7 +7,9 @@ directions whose mean response has that gain (after Elijah's premise, extended t
 each of the probe's timesteps at once for the ODE case (the trigger scaled by ``s_t`` to each, the
 target it mixes into the answer fitted alongside).
 Each candidate is held on a sphere of fixed per-pixel RMS, so the trivial answers (a shift that
-shrinks to 0, or a huge uniform one) are out of reach; all probes, radii and random restarts run as
+shrinks to 0, or a huge uniform one) are out of reach, and by default searched without its per-channel
+mean: a colour model shrinks a global colour shift as a trigger would, so such shifts fit the probe on
+clean and backdoored models alike and crowd the trigger out (benchmarks/RESULTS.md). All probes, radii and random restarts run as
 one batch with fresh noise every step. Which candidate, at which size, truly makes the sampler
 collapse is decided afterwards by :mod:`diffcleanse_gate.detection`.
 """
@@ -28,7 +30,8 @@ class InversionConfig:
     """Settings of the direction search; the defaults suit models from 8x8 to 32x32.
 
     Radii are per-pixel RMS at the probe's timestep: ``radii`` for the shrinking (ancestral) probes,
-    ``amplifying_radii`` for the amplifying (ODE) ones.
+    ``amplifying_radii`` for the amplifying (ODE) ones. With ``centred``, candidates are searched and
+    returned without their per-channel mean.
     """
 
     radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
@@ -39,6 +42,7 @@ class InversionConfig:
     learning_rate: float = 0.05
     min_anomaly: float = 0.25
     eval_noises: int = 64
+    centred: bool = True
 
     def radii_for(self, probe: Probe) -> tuple[float, ...]:
         """The radii ``probe``'s candidates are searched at."""
@@ -57,6 +61,11 @@ class Candidates:
 
 def _rms(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).pow(2).mean(1).sqrt().view(-1, *([1] * (x.dim() - 1)))
+
+
+def _without_channel_mean(x: torch.Tensor) -> torch.Tensor:
+    """``x`` less its per-channel mean, a global colour (or brightness) shift."""
+    return x - x.mean(dim=(-2, -1), keepdim=True)
 
 
 def _orthogonal(target: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
@@ -81,6 +90,7 @@ class _ProbeBatch:
     def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probes: list[Probe], config: InversionConfig):
         device = next(unet.parameters()).device
         self.unet = unet
+        self.centred = config.centred
         radii = [config.radii_for(probe) for probe in probes]
         counts = [len(probe_radii) * config.restarts for probe_radii in radii]
         starts = [sum(counts[:index]) for index in range(len(probes))]
@@ -106,6 +116,8 @@ class _ProbeBatch:
         model leaves: 0 is a perfect match, 1 the take-it-for-noise level. With ``spread``, a
         probe's noises are shared out between its timesteps instead of each timestep seeing all of them.
         """
+        if self.centred:
+            direction = _without_channel_mean(direction)
         unit = direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)
         target = _orthogonal(target, direction)
         noisy, shifts, shifted, timesteps, shifted_timesteps = [], [], [], [], []
@@ -164,5 +176,7 @@ def invert_directions(
     with torch.no_grad():
         held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
         losses = probe_batch.mismatch(direction, target, held_out).amax(0)
+        if config.centred:
+            direction = _without_channel_mean(direction)
         direction = direction / _rms(direction)
     return Candidates(direction.detach(), losses, probe_batch.radii, probe_batch.probe_index)
