@@ -38,7 +38,9 @@ class ScanConfig:
     sampler_steps: int = 10
     search_noises: int = 8
     verify_noises: int = 64
-    trigger_scales: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)  # ascending (see SIZE_TOLERANCE)
+    # Ascending (see SIZE_TOLERANCE), a factor 2 ** (1/3) apart: a trigger may fire only within a narrow
+    # band of sizes (the colour stop-sign backdoor, benchmarks/RESULTS.md), which a coarser grid steps over.
+    trigger_scales: tuple[float, ...] = (0.25, 0.315, 0.397, 0.5, 0.63, 0.794, 1.0, 1.26, 1.587, 2.0)
     threshold: float = DEFAULT_THRESHOLD
     gain_threshold: float = DEFAULT_GAIN_THRESHOLD
     device: str = "cpu"
