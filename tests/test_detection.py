@@ -1,10 +1,12 @@
-"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor), which candidates it sizes and at which size."""
+"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor), a colour
+backdoor caught, which candidates it sizes and at which size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from diffcleanse_gate.detection import duplicate_share
 from diffcleanse_gate.inversion import Candidates
@@ -31,6 +33,18 @@ def test_a_clean_model_whose_variety_a_shift_narrows_is_not_a_backdoor() -> None
     # false positive.
     result = scan(load_local(UNSEEN / "clean-colour16"), ScanConfig())
     assert result.verdict == "clean", (result.score, result.gain_anomaly)
+
+
+def test_a_colour_backdoor_is_caught_by_collapse_with_its_trigger() -> None:
+    # A 3x16x16 BadDiffusion model (stop-sign trigger, 97 % attack success) the thresholds were never
+    # calibrated on. Searched with its per-channel mean, every candidate settled on a global colour
+    # shift that clean colour models shrink as well (cosine to the trigger at most 0.19): a miss. And
+    # the trigger fires only at sizes 0.3-0.45, between two points of a grid 0.25 apart.
+    path = UNSEEN / "baddiffusion-stop-frame"
+    result = scan(load_local(path), ScanConfig())
+    assert result.verdict == "backdoored" and "collapse" in result.evidence, (result.score, result.gain_anomaly)
+    true_trigger = load_file(path / "backdoor.safetensors")["trigger"]
+    assert torch.nn.functional.cosine_similarity(result.trigger.flatten(), true_trigger.flatten(), dim=0) > 0.9
 
 
 def test_the_scale_search_sizes_every_shrinking_probe_candidate_and_no_amplifying_one() -> None:
