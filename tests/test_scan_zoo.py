@@ -41,9 +41,11 @@ def test_inverted_trigger_points_at_the_true_trigger(name: str) -> None:
                                   if fixture_record(n).get("family") in ("baddiffusion", "trojdiff")])
 def test_a_trigger_found_by_collapse_is_reported_at_its_own_size(name: str) -> None:
     # Larger copies of a trigger collapse the sampler as fully; the best-scoring size overstated these
-    # triggers by up to 2.5 times (per-pixel MSE to the true trigger up to 1.1).
+    # triggers by up to 2.5 times (per-pixel MSE to the true trigger up to 1.1). The scan searches and
+    # reports triggers without their per-channel mean, so the size is judged against the true trigger's.
     true_trigger = load_file(ZOO / name / "backdoor.safetensors")["trigger"]
-    assert (scanned(name).trigger - true_trigger).pow(2).mean() < 0.1
+    centred = true_trigger - true_trigger.mean(dim=(-2, -1), keepdim=True)
+    assert (scanned(name).trigger - centred).pow(2).mean() < 0.1
 
 
 @pytest.mark.parametrize("family", ["baddiffusion", "trojdiff"])
