@@ -1,5 +1,6 @@
 """The ODE probe holds a candidate to the attack's gain curve at several timesteps, so a direction that a
-model amplifies over a narrow stretch only does not pass for a trained-in trigger."""
+model amplifies over a narrow stretch only does not pass for a trained-in trigger; uniform shifts are
+left out of the search."""
 
 from __future__ import annotations
 
@@ -52,12 +53,19 @@ def ode_gain(timestep: torch.Tensor) -> torch.Tensor:
     return torch.tensor([known.get(int(t), 1.0) for t in timestep])
 
 
-def search(gain: Callable[[torch.Tensor], torch.Tensor], imprint: torch.Tensor | None = None) -> tuple[float, float]:
-    """The best ODE candidate's gain anomaly and its cosine to the amplified direction."""
+def pattern() -> torch.Tensor:
+    """A random trigger-like pattern: no uniform part, which the search leaves out (``centred``)."""
     direction = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
+    return direction - direction.mean()
+
+
+def search(gain: Callable[[torch.Tensor], torch.Tensor], imprint: torch.Tensor | None = None,
+           direction: torch.Tensor | None = None, centred: bool = True) -> tuple[float, float]:
+    """The best ODE candidate's gain anomaly and its cosine to the amplified direction."""
+    direction = pattern() if direction is None else direction
     unet = CountingUNet(LinearDenoiser(direction, gain, imprint))
     points = probes(BETAS)
-    found = invert_directions(unet, SHAPE, ALPHAS_CUMPROD, points, InversionConfig(),
+    found = invert_directions(unet, SHAPE, ALPHAS_CUMPROD, points, InversionConfig(centred=centred),
                               torch.Generator().manual_seed(0))
     ode = next(index for index, probe in enumerate(points) if probe.amplifying)
     rows = torch.nonzero(found.probe_index == ode).flatten()
@@ -84,6 +92,16 @@ def test_a_trigger_answered_with_the_target_mixed_in_still_scores_as_a_backdoor(
     target = torch.randn(SHAPE, generator=torch.Generator().manual_seed(2))
     anomaly, _ = search(ode_gain, imprint=target)
     assert anomaly > 0.9
+
+
+def test_a_uniform_shift_is_not_searched_for() -> None:
+    # Colour models shrink a global colour shift as a trigger would; searched with their per-channel
+    # mean, the candidates on held-out colour models settled on such shifts instead of the trigger.
+    uniform = torch.ones(SHAPE)
+    anomaly, _ = search(ode_gain, direction=uniform)
+    assert anomaly == pytest.approx(0.0, abs=0.01)  # every candidate is taken for noise
+    anomaly, cosine = search(ode_gain, direction=uniform, centred=False)
+    assert anomaly > 0.9 and cosine > 0.95
 
 
 def test_a_direction_amplified_only_in_the_noisier_stretch_is_no_backdoor() -> None:
