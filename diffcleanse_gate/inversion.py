@@ -80,11 +80,12 @@ class _ProbeBatch:
 
     Each (probe, timestep) pair is one row: every candidate of the probe enters it as its shift at the
     probe's own timestep, rescaled by ``s_t`` to that row's timestep, as a trained-in trigger would.
-    An ODE-sampler backdoor answers its trigger with ``c_t r`` minus ``sqrt(ab_t) / sigma_t`` times the
-    target it was trained to make (less the model's mean clean estimate): the probe's input carries no
-    target, the poisoned training inputs did. So each amplifying probe's candidate also has a target
-    term ``v``, shared by its timesteps and kept orthogonal to the candidate (along it, a free ``v`` would
-    let a model that takes shifts for noise match any gain).
+    A backdoor answers its trigger with ``c_t r`` minus ``sqrt(ab_t) / sigma_t`` times the target it was
+    trained to make (less the model's mean clean estimate): the probe's input carries no target, the
+    poisoned training inputs did. So each candidate of a probe held at several timesteps (the ODE probe;
+    at the noisiest step alone the target weighs nothing) also has a target term ``v``, shared by its
+    timesteps and kept orthogonal to the candidate (along it, a free ``v`` would let a model that takes
+    shifts for noise match any gain).
     """
 
     def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probes: list[Probe], config: InversionConfig):
@@ -104,7 +105,7 @@ class _ProbeBatch:
         alphas_cumprod = alphas_cumprod.to(device)
         self.sigma = (1.0 - alphas_cumprod).sqrt()
         self.target_weight = [float(alphas_cumprod[point.timestep].sqrt() / self.sigma[point.timestep])
-                              if probes[index].amplifying else 0.0 for index, _, _, point in self.rows]
+                              if len(probes[index].points) > 1 else 0.0 for index, _, _, point in self.rows]
         self.points_per_row = torch.tensor([points for _, _, points, _ in self.rows], device=device).view(-1, 1)
 
     def mismatch(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor,
