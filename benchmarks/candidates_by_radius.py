@@ -29,29 +29,7 @@ from diffcleanse_gate.inversion import InversionConfig, invert_directions
 from diffcleanse_gate.loading import load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import ScanConfig
-from diffcleanse_gate.threat import Probe, ProbePoint, probes, trigger_schedule
-
-
-def _held_ancestral(betas: torch.Tensor, min_anomaly: float) -> list[Probe]:
-    """The scan's probes, with the ancestral one held at two more timesteps, once per trigger form.
-
-    The extra timesteps are where the BadDiffusion gain curve is 3/4 and 1/2 as far from 1 as at its
-    own (noisiest) step; each form's probe asks for its own gains and scales there.
-    """
-    found = probes(betas, min_anomaly)
-    own = next(probe for probe in found if not probe.amplifying).timestep
-    noise_scale = (1.0 - torch.cumprod(1.0 - betas.double(), dim=0).float()).sqrt()
-    curves = {}
-    for form in ("fades", "rides-with-noise"):
-        scale, c = trigger_schedule(form, "ancestral", betas)
-        curves[form] = (c * noise_scale / scale.clamp_min(1e-12), scale)
-    fades_gain = curves["fades"][0]
-    departure = 1.0 - float(fades_gain[own])
-    held = [own] + [int(torch.nonzero((1.0 - fades_gain) >= departure * share).flatten().min())
-                    for share in (0.75, 0.5)]
-    ancestral = [Probe(f"{form}/ancestral-held", tuple(ProbePoint(t, float(gain[t]), float(scale[t])) for t in held))
-                 for form, (gain, scale) in curves.items()]
-    return ancestral + [probe for probe in found if probe.amplifying]
+from diffcleanse_gate.threat import probes
 
 
 def main() -> None:
@@ -63,11 +41,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--uncentred", action="store_true", help="search directions with their per-channel mean")
     parser.add_argument("--held-ancestral", action="store_true",
-                        help="prototype: hold the ancestral probe at three timesteps, one probe per trigger form")
+                        help="add ancestral probes held at three timesteps, one per trigger form")
     args = parser.parse_args()
     torch.set_num_threads(1)
     inversion = InversionConfig(radii=tuple(args.radii), amplifying_radii=tuple(args.amplifying_radii),
-                                steps=args.steps, centred=not args.uncentred)
+                                steps=args.steps, centred=not args.uncentred, held_ancestral=args.held_ancestral)
     config = ScanConfig(seed=args.seed, inversion=inversion)
     print("| model | probe | radius | per restart: 1 - mismatch / cosine to true trigger / best collapse |")
     print("|---|---|---|---|")
@@ -75,7 +53,7 @@ def main() -> None:
         model = load_local(path)
         unet = CountingUNet(model.unet.requires_grad_(False))
         scheduler = build_scheduler(model.scheduler_config)
-        points = (_held_ancestral if args.held_ancestral else probes)(scheduler.betas, inversion.min_anomaly)
+        points = probes(scheduler.betas, inversion.min_anomaly, inversion.held_ancestral)
         generator = torch.Generator().manual_seed(args.seed)
         found = invert_directions(unet, model.sample_shape, scheduler.alphas_cumprod, points, inversion, generator)
         backdoor = path / "backdoor.safetensors"

@@ -1,7 +1,7 @@
 """Scan every counted model of a zoo and print verdicts, scores, confusion counts and cost.
 
     python benchmarks/zoo_scan.py                                   # the fixture zoo, default settings
-    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 130 --batch-size 16
+    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 130 --batch-size 16 [--held-ancestral]
 
 Models whose ``fixture.json`` says ``"counted": false`` (an attack that did not implant) are left out.
 Figures go to stdout; copy them into RESULTS.md.
@@ -31,8 +31,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=InversionConfig.steps, help="trigger-inversion steps")
     parser.add_argument("--batch-size", type=int, default=InversionConfig.batch_size,
                         help="trigger-inversion noises per step")
+    parser.add_argument("--held-ancestral", action="store_true",
+                        help="add ancestral probes held at three timesteps (InversionConfig.held_ancestral)")
     args = parser.parse_args()
-    config = ScanConfig(inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size))
+    config = ScanConfig(inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size,
+                                          held_ancestral=args.held_ancestral))
     torch.set_num_threads(1)
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
     print("| model | family | verdict | collapse score | gain anomaly | evidence | trigger probe | trigger cosine "

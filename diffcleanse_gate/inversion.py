@@ -31,7 +31,8 @@ class InversionConfig:
 
     Radii are per-pixel RMS at the probe's timestep: ``radii`` for the shrinking (ancestral) probes,
     ``amplifying_radii`` for the amplifying (ODE) ones. With ``centred``, candidates are searched and
-    returned without their per-channel mean.
+    returned without their per-channel mean. ``held_ancestral`` adds ancestral probes held at three
+    timesteps (``threat.probes``).
     """
 
     radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
@@ -43,6 +44,7 @@ class InversionConfig:
     min_anomaly: float = 0.25
     eval_noises: int = 64
     centred: bool = True
+    held_ancestral: bool = False
 
     def radii_for(self, probe: Probe) -> tuple[float, ...]:
         """The radii ``probe``'s candidates are searched at."""

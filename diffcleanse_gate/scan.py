@@ -96,7 +96,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     scheduler = build_scheduler(model.scheduler_config, config.sampler)
     if not hasattr(scheduler, "betas") or not hasattr(scheduler, "alphas_cumprod"):
         raise UnsupportedModelError(f"{type(scheduler).__name__} has no discrete noise schedule to probe")
-    probe_points = probes(scheduler.betas, config.inversion.min_anomaly)
+    probe_points = probes(scheduler.betas, config.inversion.min_anomaly, config.inversion.held_ancestral)
 
     started = time.perf_counter()
     found = invert_directions(unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress)

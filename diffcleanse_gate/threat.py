@@ -94,11 +94,28 @@ def _point(gain: torch.Tensor, scale: torch.Tensor, departure: float) -> ProbePo
     return ProbePoint(t, float(gain[t]), float(scale[t]))
 
 
-def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
+def _held_shrinking(betas: torch.Tensor, own: int) -> list[Probe]:
+    """One ancestral probe per trigger form, held at ``own`` and where the fading trigger's gain is 3/4
+    and 1/2 as far from 1 as there (the gains fall back towards 1 as the noise thins)."""
+    noise_scale = (1.0 - torch.cumprod(1.0 - betas.double(), dim=0).float()).sqrt()
+    curves = {}
+    for form in TRIGGER_FORMS:
+        s, c = trigger_schedule(form, "ancestral", betas)
+        curves[form] = (c * noise_scale / s.clamp_min(1e-12), s)
+    fading = 1.0 - curves["fades"][0]
+    timesteps = [own] + [int(torch.nonzero(fading >= float(fading[own]) * share).flatten().min())
+                         for share in (0.75, 0.5)]
+    return [Probe(f"{form}/ancestral-held", tuple(ProbePoint(t, float(gain[t]), float(s[t])) for t in timesteps))
+            for form, (gain, s) in curves.items()]
+
+
+def probes(betas: torch.Tensor, min_anomaly: float = 0.25, held_ancestral: bool = False) -> list[Probe]:
     """One probe per attack kind whose response differs from a clean model's by ``min_anomaly``.
 
     Each probe sits at the noisiest timestep where the gain is that far from 1, where the unknown
-    target image weighs least on the model's input. Kinds that give the same probe appear once.
+    target image weighs least on the model's input. Kinds that give the same probe appear once. With
+    ``held_ancestral``, the ancestral probe gets two companions held at three timesteps, one per trigger
+    form (an experiment, see ``benchmarks/RESULTS.md``).
     """
     noise_scale = (1.0 - torch.cumprod(1.0 - betas.double(), dim=0).float()).sqrt()
     found: dict[tuple[int, float], Probe] = {}
@@ -115,4 +132,6 @@ def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
                 points += [point for point in held if point is not None and point.timestep != own.timestep]
             key = (own.timestep // 50, round(own.gain, 1))
             found.setdefault(key, Probe(f"{form}/{sampler_kind}", tuple(points)))
-    return sorted(found.values(), key=lambda probe: -probe.timestep)
+    shrinking = [probe for probe in found.values() if not probe.amplifying]
+    held = _held_shrinking(betas, shrinking[0].timestep) if held_ancestral and shrinking else []
+    return sorted([*found.values(), *held], key=lambda probe: -probe.timestep)

@@ -81,6 +81,15 @@ def test_the_ode_probe_is_held_at_three_points_of_the_gain_curve() -> None:
     assert ode.points[1].timestep < ode.timestep < ode.points[2].timestep
 
 
+def test_held_ancestral_probes_follow_each_trigger_forms_gain_curve() -> None:
+    single, fades, rides, ode = probes(BETAS, held_ancestral=True)
+    assert (single.name, ode.name) == ("fades/ancestral", "fades/ode") and len(single.points) == 1
+    assert [point.timestep for point in fades.points] == [point.timestep for point in rides.points]
+    assert [round(point.gain, 2) for point in fades.points] == [0.51, 0.63, 0.75]  # back towards 1
+    assert [round(point.gain, 2) for point in rides.points] == [0.5, 0.5, 0.5]
+    assert fades.points[2].trigger_scale < rides.points[2].trigger_scale  # a fading trigger thins out
+
+
 def test_a_trigger_answered_along_the_whole_gain_curve_is_found() -> None:
     anomaly, cosine = search(ode_gain)
     assert anomaly > 0.9
