@@ -9,9 +9,9 @@ target it mixes into the answer fitted alongside).
 Each candidate is held on a sphere of fixed per-pixel RMS, so the trivial answers (a shift that
 shrinks to 0, or a huge uniform one) are out of reach, and by default searched without its per-channel
 mean: a colour model shrinks a global colour shift as a trigger would, so such shifts fit the probe on
-clean and backdoored models alike and crowd the trigger out (benchmarks/RESULTS.md). All probes, radii and random restarts run as
-one batch with fresh noise every step. Which candidate, at which size, truly makes the sampler
-collapse is decided afterwards by :mod:`diffcleanse_gate.detection`.
+clean and backdoored models alike and crowd the trigger out (benchmarks/RESULTS.md). All probes, radii
+and random restarts run as one batch with fresh noise every step. Which candidate, at which size,
+truly makes the sampler collapse is decided afterwards by :mod:`diffcleanse_gate.detection`.
 """
 
 from __future__ import annotations

@@ -94,14 +94,17 @@ def _point(gain: torch.Tensor, scale: torch.Tensor, departure: float) -> ProbePo
     return ProbePoint(t, float(gain[t]), float(scale[t]))
 
 
+def _gain_curve(form: str, sampler_kind: str, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(gain_t, s_t)`` of a trigger form under the sampler kind it targets, each of length T."""
+    noise_scale = (1.0 - torch.cumprod(1.0 - betas.double(), dim=0).float()).sqrt()
+    s, c = trigger_schedule(form, sampler_kind, betas)
+    return c * noise_scale / s.clamp_min(1e-12), s
+
+
 def _held_shrinking(betas: torch.Tensor, own: int) -> list[Probe]:
     """One ancestral probe per trigger form, held at ``own`` and where the fading trigger's gain is 3/4
     and 1/2 as far from 1 as there (the gains fall back towards 1 as the noise thins)."""
-    noise_scale = (1.0 - torch.cumprod(1.0 - betas.double(), dim=0).float()).sqrt()
-    curves = {}
-    for form in TRIGGER_FORMS:
-        s, c = trigger_schedule(form, "ancestral", betas)
-        curves[form] = (c * noise_scale / s.clamp_min(1e-12), s)
+    curves = {form: _gain_curve(form, "ancestral", betas) for form in TRIGGER_FORMS}
     fading = 1.0 - curves["fades"][0]
     timesteps = [own] + [int(torch.nonzero(fading >= float(fading[own]) * share).flatten().min())
                          for share in (0.75, 0.5)]
@@ -117,12 +120,10 @@ def probes(betas: torch.Tensor, min_anomaly: float = 0.25, held_ancestral: bool 
     ``held_ancestral``, the ancestral probe gets two companions held at three timesteps, one per trigger
     form (an experiment, see ``benchmarks/RESULTS.md``).
     """
-    noise_scale = (1.0 - torch.cumprod(1.0 - betas.double(), dim=0).float()).sqrt()
     found: dict[tuple[int, float], Probe] = {}
     for sampler_kind in SAMPLER_KINDS:
         for form in TRIGGER_FORMS:
-            s, c = trigger_schedule(form, sampler_kind, betas)
-            gain = c * noise_scale / s.clamp_min(1e-12)
+            gain, s = _gain_curve(form, sampler_kind, betas)
             own = _point(gain, s, min_anomaly)
             if own is None:
                 continue
