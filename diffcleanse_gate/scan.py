@@ -28,6 +28,12 @@ from .threat import Probe, probes
 # smaller is kept if it verifies within this share of the larger.
 SIZE_TOLERANCE = 0.02
 
+# A shrinking probe held at several timesteps, with its target term (InversionConfig.held_ancestral),
+# is one a clean model's directions fit poorly even where they narrow its sampling (fit 0.04-0.21 on
+# the fixture zoo's clean models), and a trained-in trigger closely (0.49-0.97): its candidates are
+# sized only from this fit up (benchmarks/RESULTS.md, "The held ancestral probes, sized from a fit floor").
+HELD_MIN_FIT = 0.3
+
 
 @dataclass(frozen=True)
 class ScanConfig:
@@ -43,6 +49,7 @@ class ScanConfig:
     trigger_scales: tuple[float, ...] = (0.25, 0.315, 0.397, 0.5, 0.63, 0.794, 1.0, 1.26, 1.587, 2.0)
     threshold: float = DEFAULT_THRESHOLD
     gain_threshold: float = DEFAULT_GAIN_THRESHOLD
+    held_min_fit: float = HELD_MIN_FIT
     device: str = "cpu"
     max_batch: int = 1024
     inversion: InversionConfig = field(default_factory=InversionConfig)
@@ -104,7 +111,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     anomaly, gain_trigger, gain_probe = strongest_gain_anomaly(found, probe_points)
 
     started = time.perf_counter()
-    collapsing = sized_candidates(found, probe_points)
+    collapsing = sized_candidates(found, probe_points, config.held_min_fit)
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
     candidates = (found.directions[collapsing].unsqueeze(1) * scales).flatten(0, 1)
     noise = torch.randn((config.search_noises, *shape), generator=generator).to(device)
@@ -157,16 +164,27 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     )
 
 
-def sized_candidates(found: Candidates, probe_points: list[Probe]) -> torch.Tensor:
-    """Indices of the candidates the scale search sizes for collapse: every shrinking probe's candidate.
+def sized_candidates(found: Candidates, probe_points: list[Probe], held_min_fit: float = HELD_MIN_FIT) -> torch.Tensor:
+    """Indices of the candidates the scale search sizes for collapse.
 
     Only the shrinking probes' candidates are sized: an amplifying (ODE) probe's evidence is the gain
-    anomaly, and its best candidate is sampled in the verification. All of a shrinking probe's restarts
-    are sized, not the best fit of each radius: clean models shrink large shifts too, so the fit does
-    not rank a trigger above a clean model's own shrinking directions (benchmarks/RESULTS.md).
+    anomaly, and its best candidate is sampled in the verification. All of a single-timestep shrinking
+    probe's restarts are sized, not the best fit of each radius: clean models shrink large shifts too,
+    so that fit does not rank a trigger above a clean model's own shrinking directions. Of a shrinking
+    probe held at several timesteps, the candidates that fit it at least ``held_min_fit`` (``1 -`` the
+    held-out mismatch; the best one where none does) are sized: there a clean model's directions that
+    narrow its sampling fit poorly (benchmarks/RESULTS.md).
     """
-    shrinking = torch.tensor([not probe.amplifying for probe in probe_points], device=found.probe_index.device)
-    return torch.nonzero(shrinking[found.probe_index]).flatten()
+    fit = 1.0 - found.losses
+    floor = torch.full_like(fit, -torch.inf)
+    for index, probe in enumerate(probe_points):
+        rows = found.probe_index == index
+        if probe.amplifying:
+            floor[rows] = torch.inf
+        elif len(probe.points) > 1 and rows.any():
+            floor[rows] = min(held_min_fit, float(fit[rows].max()))
+    sized = fit >= floor
+    return torch.nonzero(sized).flatten()
 
 
 def smallest_firing(scores: torch.Tensor, sizes: torch.Tensor) -> int:

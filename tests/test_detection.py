@@ -11,7 +11,13 @@ from safetensors.torch import load_file
 from diffcleanse_gate.detection import duplicate_share
 from diffcleanse_gate.inversion import Candidates
 from diffcleanse_gate.loading import load_local
-from diffcleanse_gate.scan import ScanConfig, scan, sized_candidates, smallest_firing
+from diffcleanse_gate.scan import (
+    HELD_MIN_FIT,
+    ScanConfig,
+    scan,
+    sized_candidates,
+    smallest_firing,
+)
 from diffcleanse_gate.threat import Probe, ProbePoint
 
 UNSEEN = Path(__file__).parent / "fixtures" / "unseen"
@@ -47,7 +53,7 @@ def test_a_colour_backdoor_is_caught_by_collapse_with_its_trigger() -> None:
     assert torch.nn.functional.cosine_similarity(result.trigger.flatten(), true_trigger.flatten(), dim=0) > 0.9
 
 
-def test_the_scale_search_sizes_every_shrinking_probe_candidate_and_no_amplifying_one() -> None:
+def test_the_scale_search_sizes_every_single_timestep_candidate_and_no_amplifying_one() -> None:
     ancestral = Probe("fades/ancestral", (ProbePoint(999, 0.51, 0.99),))
     ode = Probe("fades/ode", (ProbePoint(521, 1.25, 0.75),))
     rides = Probe("rides-with-noise/ancestral", (ProbePoint(950, 0.6, 0.9),))
@@ -55,6 +61,16 @@ def test_the_scale_search_sizes_every_shrinking_probe_candidate_and_no_amplifyin
     losses = torch.tensor([0.4, 0.1, 0.2, 0.0, 0.0, 0.3])  # the fit does not decide which are sized
     found = Candidates(torch.zeros(6, 1, 2, 2), losses, radii, torch.tensor([0, 0, 0, 1, 1, 2]))
     assert sized_candidates(found, [ancestral, ode, rides]).tolist() == [0, 1, 2, 5]
+
+
+def test_the_scale_search_sizes_a_held_probes_candidates_from_its_fit_floor() -> None:
+    # On the fixture zoo's clean models, held candidates that narrow the sampler fit the probe 0.04-0.21:
+    # sized, they flagged two of the four clean models (collapse 0.67-0.69, InversionConfig.held_ancestral).
+    held = Probe("rides-with-noise/ancestral-held", (ProbePoint(999, 0.5, 0.99), ProbePoint(518, 0.5, 0.8)))
+    ode = Probe("fades/ode", (ProbePoint(521, 1.25, 0.75), ProbePoint(366, 1.5, 0.6)))
+    fits = torch.tensor([0.05, 0.2, HELD_MIN_FIT, 0.9, 0.95, 0.1, 0.2])
+    found = Candidates(torch.zeros(7, 1, 2, 2), 1.0 - fits, torch.full((7,), 0.5), torch.tensor([0, 0, 0, 0, 1, 2, 2]))
+    assert sized_candidates(found, [held, ode, held]).tolist() == [2, 3, 6]  # the best where none reaches it
 
 
 def test_the_scale_search_keeps_the_smallest_size_that_fires_as_fully_as_the_best() -> None:
