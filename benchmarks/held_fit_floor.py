@@ -70,8 +70,7 @@ def floor_cells(path: Path, seed: int, floors: list[float | None], true: torch.T
         if floor is None:
             kept = torch.nonzero(single).flatten()
         else:
-            sized = set(sized_candidates(found, points, held_min_fit=floor).tolist())
-            kept = torch.tensor([i for i, row in enumerate(everything.tolist()) if row in sized])
+            kept = torch.nonzero(torch.isin(everything, sized_candidates(found, points, held_min_fit=floor))).flatten()
         rows = (kept.view(-1, 1) * per_size + torch.arange(per_size)).flatten()
         smallest = int(rows[smallest_firing(scores[rows], sizes[rows])])
         larger = smallest + 1 if (smallest + 1) % per_size else smallest
