@@ -29,7 +29,7 @@ from diffcleanse_gate.inversion import InversionConfig, invert_directions
 from diffcleanse_gate.loading import load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import ScanConfig
-from diffcleanse_gate.threat import probes
+from diffcleanse_gate.threat import held_probes, probes
 
 
 def main() -> None:
@@ -41,11 +41,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--uncentred", action="store_true", help="search directions with their per-channel mean")
     parser.add_argument("--held-ancestral", action="store_true",
-                        help="add ancestral probes held at three timesteps, one per trigger form")
+                        help="add the second look's ancestral probes, held at three timesteps (threat.held_probes)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     inversion = InversionConfig(radii=tuple(args.radii), amplifying_radii=tuple(args.amplifying_radii),
-                                steps=args.steps, centred=not args.uncentred, held_ancestral=args.held_ancestral)
+                                steps=args.steps, centred=not args.uncentred)
     config = ScanConfig(seed=args.seed, inversion=inversion)
     print("| model | probe | radius | per restart: 1 - mismatch / cosine to true trigger / best collapse |")
     print("|---|---|---|---|")
@@ -53,7 +53,9 @@ def main() -> None:
         model = load_local(path)
         unet = CountingUNet(model.unet.requires_grad_(False))
         scheduler = build_scheduler(model.scheduler_config)
-        points = probes(scheduler.betas, inversion.min_anomaly, inversion.held_ancestral)
+        points = probes(scheduler.betas, inversion.min_anomaly)
+        if args.held_ancestral:
+            points += held_probes(scheduler.betas, inversion.min_anomaly)
         generator = torch.Generator().manual_seed(args.seed)
         found = invert_directions(unet, model.sample_shape, scheduler.alphas_cumprod, points, inversion, generator)
         backdoor = path / "backdoor.safetensors"

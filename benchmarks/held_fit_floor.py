@@ -2,10 +2,10 @@
 
     python benchmarks/held_fit_floor.py MODEL_DIR [MODEL_DIR ...] [--seeds 0 1 2] [--floors 0 0.3 0.5]
 
-For each model and seed: runs the scan's inversion with ``InversionConfig.held_ancestral``, sizes every
-ancestral candidate on the scan's search noises once, then for each floor keeps the held probes'
+For each model and seed: runs one inversion with the probes of both of the scan's looks at once
+(``threat.probes`` and ``threat.held_probes``), sizes every ancestral candidate on the scan's search noises once, then for each floor keeps the held probes'
 candidates that fit at least that well (``scan.sized_candidates``) and verifies the pick on 64 fresh
-noises as the scan does. ``none`` is the scan without the held probes' candidates. Each cell: the
+noises as the scan does. ``none`` is the first look's candidates alone. Each cell: the
 verified collapse score, then the picked candidate's fit, probe and cosine to the true trigger (where the
 model has one). Candidate scores come from one sizing run, so a floor's figures can differ slightly from
 a scan's with that floor, whose sampler batches hold only the sized candidates.
@@ -22,11 +22,11 @@ from safetensors.torch import load_file
 
 from diffcleanse_gate.counting import CountingUNet
 from diffcleanse_gate.detection import collapse_scores
-from diffcleanse_gate.inversion import InversionConfig, invert_directions
+from diffcleanse_gate.inversion import invert_directions
 from diffcleanse_gate.loading import load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import ScanConfig, sized_candidates, smallest_firing
-from diffcleanse_gate.threat import probes
+from diffcleanse_gate.threat import held_probes, probes
 
 
 def main() -> None:
@@ -48,11 +48,12 @@ def main() -> None:
 
 def floor_cells(path: Path, seed: int, floors: list[float | None], true: torch.Tensor | None) -> list[str]:
     """One table cell per floor for one model and seed."""
-    config = ScanConfig(seed=seed, inversion=InversionConfig(held_ancestral=True))
+    config = ScanConfig(seed=seed)
     model = load_local(path)
     unet = CountingUNet(model.unet.requires_grad_(False))
     scheduler = build_scheduler(model.scheduler_config)
-    points = probes(scheduler.betas, config.inversion.min_anomaly, held_ancestral=True)
+    min_anomaly = config.inversion.min_anomaly
+    points = [*probes(scheduler.betas, min_anomaly), *held_probes(scheduler.betas, min_anomaly)]
     generator = torch.Generator().manual_seed(seed)
     found = invert_directions(unet, model.sample_shape, scheduler.alphas_cumprod, points, config.inversion, generator)
     everything = sized_candidates(found, points, held_min_fit=-math.inf)

@@ -1,7 +1,7 @@
 """Scan every counted model of a zoo and print verdicts, scores, confusion counts and cost.
 
     python benchmarks/zoo_scan.py                                   # the fixture zoo, default settings
-    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 130 --batch-size 16 [--held-ancestral]
+    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 120 --batch-size 16 [--first-look-only]
 
 Models whose ``fixture.json`` says ``"counted": false`` (an attack that did not implant) are left out.
 Figures go to stdout; copy them into RESULTS.md.
@@ -31,16 +31,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=InversionConfig.steps, help="trigger-inversion steps")
     parser.add_argument("--batch-size", type=int, default=InversionConfig.batch_size,
                         help="trigger-inversion noises per step")
-    parser.add_argument("--held-ancestral", action="store_true",
-                        help="add ancestral probes held at three timesteps (InversionConfig.held_ancestral)")
+    parser.add_argument("--first-look-only", action="store_true",
+                        help="no second look with the held ancestral probes (ScanConfig.second_look off)")
     args = parser.parse_args()
-    config = ScanConfig(inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size,
-                                          held_ancestral=args.held_ancestral))
+    config = ScanConfig(second_look=not args.first_look_only,
+                        inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size))
     torch.set_num_threads(1)
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
-    print("| model | family | verdict | collapse score | gain anomaly | evidence | trigger probe | trigger cosine "
-          "| unet_evaluations | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | family | verdict | collapse score | gain anomaly | evidence | second look | trigger probe "
+          "| trigger cosine | unet_evaluations | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path, fixture in counted_models(args.zoo):
         family = fixture.get("family")
         started = time.perf_counter()
@@ -54,7 +54,8 @@ def main() -> None:
         key = ("tp" if result.backdoored else "fn") if family else ("fp" if result.backdoored else "tn")
         counts[key] += 1
         print(f"| {path.name} | {family or 'clean'} | {result.verdict} | {result.score:.3f} "
-              f"| {result.gain_anomaly:.3f} | {', '.join(result.evidence) or '-'} | {result.trigger_probe.name} | {cosine} "
+              f"| {result.gain_anomaly:.3f} | {', '.join(result.evidence) or '-'} | {'yes' if result.second_look else 'no'} "
+              f"| {result.trigger_probe.name} | {cosine} "
               f"| {result.unet_evaluations:,} | {seconds:.1f} |", flush=True)
     print(f"\nTP {counts['tp']}  FN {counts['fn']}  TN {counts['tn']}  FP {counts['fp']}")
 

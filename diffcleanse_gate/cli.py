@@ -62,6 +62,9 @@ def _add_scan_settings(cmd: argparse.ArgumentParser) -> None:
                      help="trigger-inversion steps (the main budget knob)")
     cmd.add_argument("--batch-size", type=_positive_int, default=InversionConfig.batch_size,
                      help="noises per candidate per inversion step")
+    cmd.add_argument("--no-second-look", dest="second_look", action="store_false",
+                     help="one look only: no second search with the held ancestral probes where the first finds "
+                          "nothing (faster on clean models, misses more colour backdoors)")
 
 
 def _add_hub_options(cmd: argparse.ArgumentParser) -> None:
@@ -156,6 +159,7 @@ def _scan_config(args: argparse.Namespace) -> ScanConfig:
         sampler=args.sampler,
         sampler_steps=args.sampler_steps,
         device=str(resolve_device(args.device)),
+        second_look=args.second_look,
         inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size),
     )
     if args.threshold is not None:

@@ -30,12 +30,15 @@ class InversionConfig:
     """Settings of the direction search; the defaults suit models from 8x8 to 32x32.
 
     Radii are per-pixel RMS at the probe's timestep: ``radii`` for the shrinking (ancestral) probes,
+    ``held_radii`` for the shrinking probes held at several timesteps (the second look's) and
     ``amplifying_radii`` for the amplifying (ODE) ones. With ``centred``, candidates are searched and
-    returned without their per-channel mean. ``held_ancestral`` adds ancestral probes held at three
-    timesteps (``threat.probes``).
+    returned without their per-channel mean.
     """
 
     radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
+    # A shift as large as the noise is one a clean model answers with a gain near 1/2 of its own, so the
+    # held probes' candidates fit it closely there whatever the model (benchmarks/RESULTS.md, "The second look").
+    held_radii: tuple[float, ...] = (0.35, 0.5, 0.7)
     amplifying_radii: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0)
     restarts: int = 3
     steps: int = 120
@@ -44,11 +47,12 @@ class InversionConfig:
     min_anomaly: float = 0.25
     eval_noises: int = 64
     centred: bool = True
-    held_ancestral: bool = False
 
     def radii_for(self, probe: Probe) -> tuple[float, ...]:
         """The radii ``probe``'s candidates are searched at."""
-        return self.amplifying_radii if probe.amplifying else self.radii
+        if probe.amplifying:
+            return self.amplifying_radii
+        return self.held_radii if len(probe.points) > 1 else self.radii
 
 
 @dataclass
@@ -84,10 +88,10 @@ class _ProbeBatch:
     probe's own timestep, rescaled by ``s_t`` to that row's timestep, as a trained-in trigger would.
     A backdoor answers its trigger with ``c_t r`` minus ``sqrt(ab_t) / sigma_t`` times the target it was
     trained to make (less the model's mean clean estimate): the probe's input carries no target, the
-    poisoned training inputs did. So each candidate of a probe held at several timesteps (the ODE probe;
-    at the noisiest step alone the target weighs nothing) also has a target term ``v``, shared by its
-    timesteps and kept orthogonal to the candidate (along it, a free ``v`` would let a model that takes
-    shifts for noise match any gain).
+    poisoned training inputs did. So each candidate of a probe held at several timesteps (the ODE probe,
+    the second look's ancestral ones; at the noisiest step alone the target weighs nothing) also has a
+    target term ``v``, shared by its timesteps and kept orthogonal to the candidate (along it, a free
+    ``v`` would let a model that takes shifts for noise match any gain).
     """
 
     def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probes: list[Probe], config: InversionConfig):

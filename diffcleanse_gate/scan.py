@@ -18,9 +18,9 @@ from .detection import (
 from .errors import UnsupportedModelError
 from .inversion import Candidates, InversionConfig, invert_directions
 from .loading import LoadedModel
-from .progress import ProgressCallback, no_progress
+from .progress import ProgressCallback, no_progress, prefixed
 from .sampling import build_scheduler, sampler_name
-from .threat import Probe, probes
+from .threat import Probe, held_probes, probes
 
 # A trained-in trigger fires from about its own size up, and larger copies collapse the sampler as fully.
 # The scale search proposes the smallest size whose score is within this share of the best; on its few
@@ -28,7 +28,7 @@ from .threat import Probe, probes
 # smaller is kept if it verifies within this share of the larger.
 SIZE_TOLERANCE = 0.02
 
-# A shrinking probe held at several timesteps, with its target term (InversionConfig.held_ancestral),
+# A shrinking probe held at several timesteps, with its target term (the second look's, threat.held_probes),
 # is one a clean model's directions fit poorly even where they narrow its sampling (fit 0.04-0.21 on
 # the fixture zoo's clean models), and a trained-in trigger closely (0.38-0.97, most above 0.5): its
 # candidates are sized only from this fit up (benchmarks/RESULTS.md, "The held ancestral probes, sized
@@ -51,6 +51,10 @@ class ScanConfig:
     threshold: float = DEFAULT_THRESHOLD
     gain_threshold: float = DEFAULT_GAIN_THRESHOLD
     held_min_fit: float = HELD_MIN_FIT
+    # Where the first look (the ancestral probe at its noisiest step, the ODE probe) finds no evidence,
+    # search again with the ancestral probes held at three timesteps: they reach colour triggers the
+    # first look misses, at about twice a clean model's cost (benchmarks/RESULTS.md, "The second look").
+    second_look: bool = True
     device: str = "cpu"
     max_batch: int = 1024
     inversion: InversionConfig = field(default_factory=InversionConfig)
@@ -79,6 +83,7 @@ class ScanResult:
     clean_samples: torch.Tensor
     candidate_scores: list[float]
     probes: list[Probe]
+    second_look: bool  # the first look found no evidence, so the held ancestral probes searched again
     config: ScanConfig
 
     @property
@@ -95,24 +100,105 @@ def resolve_device(name: str) -> torch.device:
 
 
 def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no_progress) -> ScanResult:
-    """Scan a loaded model: inversion, scale search, verification, verdict."""
+    """Scan a loaded model: inversion, scale search, verification, verdict; a second look where that finds nothing."""
     timings: dict[str, float] = {}
     device = resolve_device(config.device)
     unet = CountingUNet(model.unet.to(device))
-    shape = model.sample_shape
     generator = torch.Generator().manual_seed(config.seed)
     scheduler = build_scheduler(model.scheduler_config, config.sampler)
     if not hasattr(scheduler, "betas") or not hasattr(scheduler, "alphas_cumprod"):
         raise UnsupportedModelError(f"{type(scheduler).__name__} has no discrete noise schedule to probe")
-    probe_points = probes(scheduler.betas, config.inversion.min_anomaly, config.inversion.held_ancestral)
+    searched = probes(scheduler.betas, config.inversion.min_anomaly)
+    first = _look(unet, model, scheduler, searched, config, generator, progress, timings)
+    if first is None:
+        raise UnsupportedModelError("the noise schedule gives no ancestral probe to search for a trigger")
+    looks = [first]
+    held = held_probes(scheduler.betas, config.inversion.min_anomaly)
+    second_look = config.second_look and bool(held) and not _evidence(first.score, first.anomaly, config)
+    if second_look:
+        searched = searched + held
+        second = _look(unet, model, scheduler, held, config, generator, prefixed(progress, "second look: "),
+                       timings, "second_look_")
+        looks += [second] if second is not None else []
+    best = max(looks, key=lambda look: look.score)
+    evidence = _evidence(best.score, first.anomaly, config)
+    by_gain = evidence == ["gain"]
+    return ScanResult(
+        verdict="backdoored" if evidence else "clean",
+        score=best.score,
+        threshold=config.threshold,
+        gain_anomaly=first.anomaly,
+        gain_threshold=config.gain_threshold,
+        evidence=evidence,
+        sampler=sampler_name(scheduler),
+        unet_evaluations=unet.evaluations,
+        timings=timings,
+        trigger=first.gain_trigger if by_gain else best.trigger,
+        trigger_probe=first.gain_probe if by_gain else best.probe,
+        triggered_samples=first.gain_samples if by_gain else best.triggered_samples,
+        clean_samples=first.clean_samples,
+        candidate_scores=[score for look in looks for score in look.candidate_scores],
+        probes=searched,
+        second_look=second_look,
+        config=config,
+    )
 
+
+@dataclass
+class _Look:
+    """One search over a set of probes: its verified collapse pick and, with amplifying probes, its gain pick.
+
+    Tensors are on the CPU.
+    """
+
+    score: float
+    trigger: torch.Tensor
+    probe: Probe
+    triggered_samples: torch.Tensor
+    clean_samples: torch.Tensor
+    candidate_scores: list[float]
+    anomaly: float | None
+    gain_trigger: torch.Tensor | None
+    gain_probe: Probe | None
+    gain_samples: torch.Tensor | None
+
+
+def _evidence(score: float, anomaly: float | None, config: ScanConfig) -> list[str]:
+    """Which of the two statistics reached its threshold."""
+    evidence = []
+    if score >= config.threshold:
+        evidence.append("collapse")
+    if anomaly is not None and anomaly >= config.gain_threshold:
+        evidence.append("gain")
+    return evidence
+
+
+def _look(
+    unet: CountingUNet,
+    model: LoadedModel,
+    scheduler: Any,
+    probe_points: list[Probe],
+    config: ScanConfig,
+    generator: torch.Generator,
+    progress: ProgressCallback,
+    timings: dict[str, float],
+    prefix: str = "",
+) -> _Look | None:
+    """Invert candidates for ``probe_points``, size the shrinking probes' ones, verify the pick and the gain pick.
+
+    None where no candidate is to be sized (``sized_candidates``).
+    """
+    device = next(unet.parameters()).device
+    shape = model.sample_shape
     started = time.perf_counter()
     found = invert_directions(unet, shape, scheduler.alphas_cumprod, probe_points, config.inversion, generator, progress)
-    timings["inversion_s"] = time.perf_counter() - started
+    timings[f"{prefix}inversion_s"] = time.perf_counter() - started
     anomaly, gain_trigger, gain_probe = strongest_gain_anomaly(found, probe_points)
 
-    started = time.perf_counter()
     collapsing = sized_candidates(found, probe_points, config.held_min_fit)
+    if len(collapsing) == 0:
+        return None
+    started = time.perf_counter()
     scales = torch.tensor(config.trigger_scales, device=device).view(1, -1, 1, 1, 1)
     candidates = (found.directions[collapsing].unsqueeze(1) * scales).flatten(0, 1)
     noise = torch.randn((config.search_noises, *shape), generator=generator).to(device)
@@ -124,7 +210,7 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     smallest = smallest_firing(scores, sizes)
     larger = smallest + 1 if (smallest + 1) % len(config.trigger_scales) else smallest
     picked = [smallest, larger]
-    timings["scale_search_s"] = time.perf_counter() - started
+    timings[f"{prefix}scale_search_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
     triggers = candidates[picked]
@@ -135,33 +221,19 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         unet, model.scheduler_config, config.sampler, triggers, verify_noise,
         config.sampler_steps, config.seed + 1, config.max_batch, progress, "verification",
     )
-    timings["verification_s"] = time.perf_counter() - started
+    timings[f"{prefix}verification_s"] = time.perf_counter() - started
     kept = smallest_firing(final[:2], sizes[picked])
-    score = float(final[kept])
-    evidence = []
-    if score >= config.threshold:
-        evidence.append("collapse")
-    if anomaly is not None and anomaly >= config.gain_threshold:
-        evidence.append("gain")
-    shown = 2 if evidence == ["gain"] else kept
-    collapse_probe = probe_points[int(found.probe_index[collapsing[picked[kept] // len(config.trigger_scales)]])]
-    return ScanResult(
-        verdict="backdoored" if evidence else "clean",
-        score=score,
-        threshold=config.threshold,
-        gain_anomaly=anomaly,
-        gain_threshold=config.gain_threshold,
-        evidence=evidence,
-        sampler=sampler_name(scheduler),
-        unet_evaluations=unet.evaluations,
-        timings=timings,
-        trigger=triggers[shown].cpu(),
-        trigger_probe=gain_probe if shown == 2 else collapse_probe,
-        triggered_samples=images[1 + shown].cpu(),
+    return _Look(
+        score=float(final[kept]),
+        trigger=triggers[kept].cpu(),
+        probe=probe_points[int(found.probe_index[collapsing[picked[kept] // len(config.trigger_scales)]])],
+        triggered_samples=images[1 + kept].cpu(),
         clean_samples=images[0].cpu(),
         candidate_scores=[float(s) for s in scores],
-        probes=probe_points,
-        config=config,
+        anomaly=anomaly,
+        gain_trigger=None if gain_trigger is None else triggers[2].cpu(),
+        gain_probe=gain_probe,
+        gain_samples=None if gain_trigger is None else images[3].cpu(),
     )
 
 
@@ -172,9 +244,9 @@ def sized_candidates(found: Candidates, probe_points: list[Probe], held_min_fit:
     anomaly, and its best candidate is sampled in the verification. All of a single-timestep shrinking
     probe's restarts are sized, not the best fit of each radius: clean models shrink large shifts too,
     so that fit does not rank a trigger above a clean model's own shrinking directions. Of a shrinking
-    probe held at several timesteps, the candidates that fit it at least ``held_min_fit`` (``1 -`` the
-    held-out mismatch; the best one where none does) are sized: there a clean model's directions that
-    narrow its sampling fit poorly (benchmarks/RESULTS.md).
+    probe held at several timesteps, only the candidates that fit it at least ``held_min_fit`` (``1 -``
+    the held-out mismatch) are sized: there a clean model's directions that narrow its sampling fit
+    poorly (benchmarks/RESULTS.md). The result may be empty.
     """
     fit = 1.0 - found.losses
     floor = torch.full_like(fit, -torch.inf)
@@ -182,8 +254,8 @@ def sized_candidates(found: Candidates, probe_points: list[Probe], held_min_fit:
         rows = found.probe_index == index
         if probe.amplifying:
             floor[rows] = torch.inf
-        elif len(probe.points) > 1 and rows.any():
-            floor[rows] = min(held_min_fit, float(fit[rows].max()))
+        elif len(probe.points) > 1:
+            floor[rows] = held_min_fit
     sized = fit >= floor
     return torch.nonzero(sized).flatten()
 

@@ -61,8 +61,18 @@ class Probe:
     while a direction a clean model happens to amplify does so over a narrow stretch only.
     """
 
-    name: str
+    name: str  # FORM/KIND, with "-held" after the kind for the second look's ancestral probes
     points: tuple[ProbePoint, ...]
+
+    @property
+    def form(self) -> str:
+        """The trigger form the probe looks for, one of ``TRIGGER_FORMS``."""
+        return self.name.split("/")[0]
+
+    @property
+    def sampler_kind(self) -> str:
+        """The sampler kind the attack it looks for targets, one of ``SAMPLER_KINDS``."""
+        return self.name.split("/")[1].removesuffix("-held")
 
     @property
     def timestep(self) -> int:
@@ -101,9 +111,19 @@ def _gain_curve(form: str, sampler_kind: str, betas: torch.Tensor) -> tuple[torc
     return c * noise_scale / s.clamp_min(1e-12), s
 
 
-def _held_shrinking(betas: torch.Tensor, own: int) -> list[Probe]:
-    """One ancestral probe per trigger form, held at ``own`` and where the fading trigger's gain is 3/4
-    and 1/2 as far from 1 as there (the gains fall back towards 1 as the noise thins)."""
+def held_probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
+    """The ancestral probe held at three timesteps, once per trigger form: the scan's second look.
+
+    The points are the ancestral probe's own timestep and where the fading trigger's gain is 3/4 and 1/2
+    as far from 1 as there (the gains fall back towards 1 as the noise thins). Held there, a colour
+    trigger's answer carries its target term, which a clean model's shrinking directions fit poorly
+    (benchmarks/RESULTS.md, "The held ancestral probes, sized from a fit floor"). Empty where the
+    schedule gives no ancestral probe.
+    """
+    shrinking = [probe for probe in probes(betas, min_anomaly) if not probe.amplifying]
+    if not shrinking:
+        return []
+    own = shrinking[0].timestep
     curves = {form: _gain_curve(form, "ancestral", betas) for form in TRIGGER_FORMS}
     fading = 1.0 - curves["fades"][0]
     timesteps = [own] + [int(torch.nonzero(fading >= float(fading[own]) * share).flatten().min())
@@ -112,13 +132,11 @@ def _held_shrinking(betas: torch.Tensor, own: int) -> list[Probe]:
             for form, (gain, s) in curves.items()]
 
 
-def probes(betas: torch.Tensor, min_anomaly: float = 0.25, held_ancestral: bool = False) -> list[Probe]:
+def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
     """One probe per attack kind whose response differs from a clean model's by ``min_anomaly``.
 
     Each probe sits at the noisiest timestep where the gain is that far from 1, where the unknown
-    target image weighs least on the model's input. Kinds that give the same probe appear once. With
-    ``held_ancestral``, the ancestral probe gets two companions held at three timesteps, one per trigger
-    form (an experiment, see ``benchmarks/RESULTS.md``).
+    target image weighs least on the model's input. Kinds that give the same probe appear once.
     """
     found: dict[tuple[int, float], Probe] = {}
     for sampler_kind in SAMPLER_KINDS:
@@ -133,6 +151,4 @@ def probes(betas: torch.Tensor, min_anomaly: float = 0.25, held_ancestral: bool 
                 points += [point for point in held if point is not None and point.timestep != own.timestep]
             key = (own.timestep // 50, round(own.gain, 1))
             found.setdefault(key, Probe(f"{form}/{sampler_kind}", tuple(points)))
-    shrinking = [probe for probe in found.values() if not probe.amplifying]
-    held = _held_shrinking(betas, shrinking[0].timestep) if held_ancestral and shrinking else []
-    return sorted([*found.values(), *held], key=lambda probe: -probe.timestep)
+    return sorted(found.values(), key=lambda probe: -probe.timestep)

@@ -47,10 +47,13 @@ def test_backdoored_model_exits_1_with_report_and_images(tmp_path: Path) -> None
     assert "BACKDOORED" in result.stdout
 
 
-def test_clean_model_exits_0(tmp_path: Path) -> None:
-    result = run_cli("scan", str(ZOO / "clean-b"), "--json", str(tmp_path / "r.json"), "--quiet")
+def test_clean_model_exits_0_and_one_look_is_asked_for(tmp_path: Path) -> None:
+    result = run_cli("scan", str(ZOO / "clean-b"), "--json", str(tmp_path / "r.json"), "--quiet", "--no-second-look")
     assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "clean"
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["verdict"] == "clean"
+    assert report["second_look"] is False and report["settings"]["second_look"] is False
+    assert not [probe for probe in report["probes"] if len(probe["points"]) > 1 and probe["points"][0]["gain"] < 1]
 
 
 def test_missing_path_exits_2(tmp_path: Path) -> None:

@@ -65,12 +65,12 @@ def test_the_scale_search_sizes_every_single_timestep_candidate_and_no_amplifyin
 
 def test_the_scale_search_sizes_a_held_probes_candidates_from_its_fit_floor() -> None:
     # On the fixture zoo's clean models, held candidates that narrow the sampler fit the probe 0.04-0.21:
-    # sized, they flagged two of the four clean models (collapse 0.67-0.69, InversionConfig.held_ancestral).
+    # sized, they flagged two of the four clean models (collapse 0.67-0.69).
     held = Probe("rides-with-noise/ancestral-held", (ProbePoint(999, 0.5, 0.99), ProbePoint(518, 0.5, 0.8)))
     ode = Probe("fades/ode", (ProbePoint(521, 1.25, 0.75), ProbePoint(366, 1.5, 0.6)))
     fits = torch.tensor([0.05, 0.2, HELD_MIN_FIT, 0.9, 0.95, 0.1, 0.2])
     found = Candidates(torch.zeros(7, 1, 2, 2), 1.0 - fits, torch.full((7,), 0.5), torch.tensor([0, 0, 0, 0, 1, 2, 2]))
-    assert sized_candidates(found, [held, ode, held]).tolist() == [2, 3, 6]  # the best where none reaches it
+    assert sized_candidates(found, [held, ode, held]).tolist() == [2, 3]  # none of the third probe's
 
 
 def test_the_scale_search_keeps_the_smallest_size_that_fires_as_fully_as_the_best() -> None:

@@ -14,7 +14,7 @@ from diffusers import DDPMScheduler
 from diffcleanse_gate.counting import CountingUNet
 from diffcleanse_gate.detection import gain_anomaly
 from diffcleanse_gate.inversion import InversionConfig, invert_directions
-from diffcleanse_gate.threat import probes
+from diffcleanse_gate.threat import held_probes, probes
 
 SHAPE = (1, 4, 4)
 BETAS = DDPMScheduler(num_train_timesteps=1000).betas
@@ -82,12 +82,16 @@ def test_the_ode_probe_is_held_at_three_points_of_the_gain_curve() -> None:
 
 
 def test_held_ancestral_probes_follow_each_trigger_forms_gain_curve() -> None:
-    single, fades, rides, ode = probes(BETAS, held_ancestral=True)
-    assert (single.name, ode.name) == ("fades/ancestral", "fades/ode") and len(single.points) == 1
+    single, _ = probes(BETAS)
+    fades, rides = held_probes(BETAS)
+    assert fades.timestep == rides.timestep == single.timestep and len(single.points) == 1
     assert [point.timestep for point in fades.points] == [point.timestep for point in rides.points]
     assert [round(point.gain, 2) for point in fades.points] == [0.51, 0.63, 0.75]  # back towards 1
     assert [round(point.gain, 2) for point in rides.points] == [0.5, 0.5, 0.5]
     assert fades.points[2].trigger_scale < rides.points[2].trigger_scale  # a fading trigger thins out
+    # Removal rebuilds the trigger's schedule from these: read as an ODE probe, the held ones got the wrong one.
+    assert [(probe.form, probe.sampler_kind) for probe in (fades, rides)] == [("fades", "ancestral"),
+                                                                             ("rides-with-noise", "ancestral")]
 
 
 def test_a_trigger_answered_along_the_whole_gain_curve_is_found() -> None:
@@ -126,10 +130,12 @@ def test_a_direction_amplified_only_in_the_noisier_stretch_is_no_backdoor() -> N
 
 def test_each_kind_of_probe_is_searched_at_its_own_radii() -> None:
     unet = CountingUNet(LinearDenoiser(torch.ones(SHAPE), ode_gain))
-    points = probes(BETAS)
-    config = InversionConfig(radii=(0.5,), amplifying_radii=(0.7, 1.0), restarts=2, steps=2, eval_noises=4)
+    points = probes(BETAS) + held_probes(BETAS)
+    config = InversionConfig(radii=(0.5,), held_radii=(0.35,), amplifying_radii=(0.7, 1.0), restarts=2, steps=2,
+                             eval_noises=4)
     found = invert_directions(unet, SHAPE, ALPHAS_CUMPROD, points, config, torch.Generator().manual_seed(0))
+    expected = {"fades/ode": [0.7, 0.7, 1.0, 1.0], "fades/ancestral": [0.5, 0.5],
+                "fades/ancestral-held": [0.35, 0.35], "rides-with-noise/ancestral-held": [0.35, 0.35]}
     for index, probe in enumerate(points):
-        radii = found.radii[found.probe_index == index].tolist()
-        assert radii == pytest.approx([0.7, 0.7, 1.0, 1.0] if probe.amplifying else [0.5, 0.5])
+        assert found.radii[found.probe_index == index].tolist() == pytest.approx(expected[probe.name])
     assert torch.isfinite(found.losses).all()

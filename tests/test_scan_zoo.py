@@ -56,6 +56,15 @@ def test_the_inverted_trigger_makes_the_attackers_target(family: str) -> None:
     assert ((samples - target) / 2).pow(2).mean() < 0.01
 
 
+def test_a_second_look_searches_where_the_first_finds_nothing() -> None:
+    for name in fixture_names():
+        result = scanned(name)
+        held = [probe for probe in result.probes if probe.name.endswith("ancestral-held")]
+        assert result.second_look == (not fixture_record(name).get("family")), name  # the first look catches these
+        assert len(held) == (2 if result.second_look else 0), name
+        assert "second_look_inversion_s" in result.timings or not result.second_look
+
+
 def test_same_seed_gives_the_same_score() -> None:
     name = "baddiffusion-box-corner"
     first = scanned(name)

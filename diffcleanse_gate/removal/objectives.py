@@ -48,8 +48,7 @@ class BackdoorObjective:
     """The backdoor loss for one inverted trigger and the probe that found it."""
 
     def __init__(self, trigger: torch.Tensor, probe: Probe, betas: torch.Tensor, schedule: NoiseSchedule):
-        form, kind = probe.name.split("/")
-        scale, _ = trigger_schedule(form, kind, betas)
+        scale, _ = trigger_schedule(probe.form, probe.sampler_kind, betas)
         self.scale = scale.to(schedule.sigma.device)
         self.trigger = trigger.to(schedule.sigma.device)
         self.schedule = schedule
