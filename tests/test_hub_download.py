@@ -113,7 +113,8 @@ def test_cli_scans_a_hub_repo_and_records_the_sha_then_works_offline(tmp_path: P
     with start_hub() as server:
         first = _sha(server, "org/clean-a", "v1")
         env = hub_environ(server, tmp_path / "hf")
-        result = run_cli(env, "scan", "org/clean-a@v1", "--json", str(tmp_path / "r.json"), "--quiet")
+        result = run_cli(env, "scan", "org/clean-a@v1", "--json", str(tmp_path / "r.json"), "--quiet",
+                         "--no-second-look")  # the source is under test, not the search
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["verdict"] == "clean"
