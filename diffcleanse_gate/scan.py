@@ -29,10 +29,10 @@ from .threat import Probe, held_probes, probes
 SIZE_TOLERANCE = 0.02
 
 # A shrinking probe held at several timesteps, with its target term (the second look's, threat.held_probes),
-# is one a clean model's directions fit poorly even where they narrow its sampling (fit 0.04-0.21 on
+# is one a clean model's directions fit poorly even where they narrow its sampling (fit 0.04-0.24 on
 # the fixture zoo's clean models), and a trained-in trigger closely (0.38-0.97, most above 0.5): its
 # candidates are sized only from this fit up (benchmarks/RESULTS.md, "The held ancestral probes, sized
-# from a fit floor").
+# from a fit floor" and "The second look").
 HELD_MIN_FIT = 0.3
 
 
@@ -53,7 +53,7 @@ class ScanConfig:
     held_min_fit: float = HELD_MIN_FIT
     # Where the first look (the ancestral probe at its noisiest step, the ODE probe) finds no evidence,
     # search again with the ancestral probes held at three timesteps: they reach colour triggers the
-    # first look misses, at about twice a clean model's cost (benchmarks/RESULTS.md, "The second look").
+    # first look misses, at 1.6-1.9 times a clean model's cost (benchmarks/RESULTS.md, "The second look").
     second_look: bool = True
     device: str = "cpu"
     max_batch: int = 1024
