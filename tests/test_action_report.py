@@ -25,7 +25,7 @@ def report(evidence: list[str], score: float = 0.1, gain: float | None = -0.2) -
     return {
         "verdict": "backdoored" if evidence else "clean", "score": score, "threshold": 0.4,
         "gain_anomaly": gain, "gain_threshold": 0.6, "evidence": evidence, "sampler": "ddim", "sampler_steps": 10,
-        "seed": 0, "unet_evaluations": 1234, "settings": {"device": "cuda"},
+        "seed": 0, "unet_evaluations": 1234, "settings": {"device": "cuda"}, "second_look": not evidence,
         "timings": {"load_s": 1.0, "inversion_s": 2.0, "total_s": 3.0}, "artefacts": {},
         "model": {"path": "/cache/x", "layout": "pipeline", "content_hash": "sha256:abc", "weights_dtype": "float16",
                   "weights_format": "safetensors", "repo_id": "acme/ddpm", "revision": "0123abcd" * 5},
@@ -147,6 +147,8 @@ def test_summary_of_a_hub_model_names_its_commit_and_gain(hub_inputs: Path) -> N
     assert "| gain anomaly | 0.9000 | 0.6000 | 🚨 yes |" in text
     assert "| collapse score | 0.1000 | 0.4000 | no |" in text
     assert "| device | cuda |" in text and "| inversion | 2.0 |" in text
+    assert "| cost | 1,234 UNet evaluations, one look |" in text
+    assert "two looks (the first found no evidence) |" in scan_summary(report([]), "acme/ddpm")
 
 
 def removal(status: str, after: dict | None) -> dict:

@@ -54,7 +54,7 @@ def scan_summary(report: dict[str, Any], model: str, image: str | None = None) -
         f"| layout | {info['layout']}, {info['weights_dtype']} {info['weights_format']} |",
         f"| sampler | {report['sampler']}, {report['sampler_steps']} steps, seed {report['seed']} |",
         f"| device | {report['settings']['device']} |",
-        f"| cost | {report['unet_evaluations']:,} UNet evaluations |",
+        f"| cost | {report['unet_evaluations']:,} UNet evaluations{_looks(report)} |",
     ]
     if image:
         lines.append(f"| image | `{_cell(image)}` |")
@@ -63,6 +63,11 @@ def scan_summary(report: dict[str, Any], model: str, image: str | None = None) -
               for name, seconds in report["timings"].items()]
     lines += ["", *_pictures(report["artefacts"], PICTURES, "What the model makes from the inverted trigger"), ""]
     return "\n".join(lines)
+
+
+def _looks(report: dict[str, Any]) -> str:
+    """How many looks the scan took, for its cost row."""
+    return ", two looks (the first found no evidence)" if report["second_look"] else ", one look"
 
 
 def clean_summary(report: dict[str, Any], model: str, image: str | None = None) -> str:
