@@ -45,3 +45,16 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubServer]:
     use_hub_in_process(monkeypatch, server, tmp_path / "hf")
     yield server
     server.__exit__()
+
+
+# The test files that take minutes, longest first (durations: `pytest --durations=0`). With
+# `--dist loadfile` a file runs on one worker; one of these started last keeps a worker busy for
+# minutes while the other idles. .ci/run keeps this order (xdist's `--no-loadscope-reorder`).
+LONGEST_FIRST = ("test_scan_zoo.py", "test_removal.py", "test_detection.py", "test_clean_hub.py",
+                 "test_action_modes.py", "test_removal_outcomes.py", "test_cli.py", "test_action_entrypoint.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the longest test files first; the rest, and the tests within a file, keep their order."""
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -32,7 +32,8 @@ def test_clean_pushes_a_branch_pinned_to_the_scanned_sha_and_the_branch_scans_cl
     assert report["publish"]["revision"] == "cleaned"
     assert hub.state.repos["org/backdoored"].refs["refs/heads/main"] == main_before  # main untouched
 
-    rescan = run_cli(env, "scan", "org/backdoored@cleaned", "--json", str(tmp_path / "rescan.json"), "--quiet")
+    rescan = run_cli(env, "scan", "org/backdoored@cleaned", "--json", str(tmp_path / "rescan.json"), "--quiet",
+                     "--no-second-look")  # the removal's own re-scan took both looks
     assert rescan.returncode == 0, rescan.stdout + rescan.stderr
     scanned = json.loads((tmp_path / "rescan.json").read_text())
     assert scanned["verdict"] == "clean" and scanned["model"]["revision"] == report["publish"]["commit_sha"]
