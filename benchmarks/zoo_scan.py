@@ -1,7 +1,7 @@
 """Scan every counted model of a zoo and print verdicts, scores, confusion counts and cost.
 
     python benchmarks/zoo_scan.py                                   # the fixture zoo, default settings
-    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 120 --batch-size 16 [--first-look-only]
+    python benchmarks/zoo_scan.py --zoo runs/holdout --iterations 120 --batch-size 16 [--seed 1] [--first-look-only]
 
 Models whose ``fixture.json`` says ``"counted": false`` (an attack that did not implant) are left out.
 Figures go to stdout; copy them into RESULTS.md.
@@ -31,10 +31,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=InversionConfig.steps, help="trigger-inversion steps")
     parser.add_argument("--batch-size", type=int, default=InversionConfig.batch_size,
                         help="trigger-inversion noises per step")
+    parser.add_argument("--seed", type=int, default=ScanConfig.seed)
     parser.add_argument("--first-look-only", action="store_true",
                         help="no second look with the held ancestral probes (ScanConfig.second_look off)")
     args = parser.parse_args()
-    config = ScanConfig(second_look=not args.first_look_only,
+    config = ScanConfig(seed=args.seed, second_look=not args.first_look_only,
                         inversion=replace(InversionConfig(), steps=args.iterations, batch_size=args.batch_size))
     torch.set_num_threads(1)
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
