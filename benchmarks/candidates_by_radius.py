@@ -44,7 +44,8 @@ def main() -> None:
                         help="add the second look's ancestral probes, held at three timesteps (threat.held_probes)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    inversion = InversionConfig(radii=tuple(args.radii), amplifying_radii=tuple(args.amplifying_radii),
+    inversion = InversionConfig(radii=tuple(args.radii), held_radii=tuple(args.radii),  # held ones too, as measured
+                                amplifying_radii=tuple(args.amplifying_radii),
                                 steps=args.steps, centred=not args.uncentred)
     config = ScanConfig(seed=args.seed, inversion=inversion)
     print("| model | probe | radius | per restart: 1 - mismatch / cosine to true trigger / best collapse |")
@@ -54,8 +55,8 @@ def main() -> None:
         unet = CountingUNet(model.unet.requires_grad_(False))
         scheduler = build_scheduler(model.scheduler_config)
         points = probes(scheduler.betas, inversion.min_anomaly)
-        if args.held_ancestral:
-            points += held_probes(scheduler.betas, inversion.min_anomaly)
+        if args.held_ancestral:  # in the order, and so with the starts, of the figures in RESULTS
+            points = sorted(points + held_probes(scheduler.betas, inversion.min_anomaly), key=lambda probe: -probe.timestep)
         generator = torch.Generator().manual_seed(args.seed)
         found = invert_directions(unet, model.sample_shape, scheduler.alphas_cumprod, points, inversion, generator)
         backdoor = path / "backdoor.safetensors"
