@@ -9,9 +9,13 @@ target it mixes into the answer fitted alongside).
 Each candidate is held on a sphere of fixed per-pixel RMS, so the trivial answers (a shift that
 shrinks to 0, or a huge uniform one) are out of reach, and by default searched without its per-channel
 mean: a colour model shrinks a global colour shift as a trigger would, so such shifts fit the probe on
-clean and backdoored models alike and crowd the trigger out (benchmarks/RESULTS.md). All probes, radii
-and random restarts run as one batch with fresh noise every step. Which candidate, at which size,
-truly makes the sampler collapse is decided afterwards by :mod:`diffcleanse_gate.detection`.
+clean and backdoored models alike and crowd the trigger out (benchmarks/RESULTS.md). All gain probes,
+radii and random restarts run as one batch with fresh noise every step.
+
+An ODE-sampler backdoor with a small trigger may never learn the gain its attack trains, yet it still
+answers the trigger with its target image; the target-carrying search (the second look's) looks for
+shifts whose answer carries one image across the ODE probe's timesteps. Which candidate, at which
+size, truly makes the sampler collapse is decided afterwards by :mod:`diffcleanse_gate.detection`.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ class InversionConfig:
     """Settings of the direction search; the defaults suit models from 8x8 to 32x32.
 
     Radii are per-pixel RMS at the probe's timestep: ``radii`` for the shrinking (ancestral) probes,
-    ``held_radii`` for the shrinking probes held at several timesteps (the second look's) and
-    ``amplifying_radii`` for the amplifying (ODE) ones. With ``centred``, candidates are searched and
-    returned without their per-channel mean.
+    ``held_radii`` for the shrinking probes held at several timesteps (the second look's),
+    ``amplifying_radii`` for the amplifying (ODE) ones and ``carrying_radii`` (with ``carrying_restarts``
+    starts each) for the target-carrying search. With ``centred``, the gain probes' candidates are
+    searched and returned without their per-channel mean.
     """
 
     radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
@@ -40,6 +45,10 @@ class InversionConfig:
     # held probes' candidates fit it closely there whatever the model (benchmarks/RESULTS.md, "The second look").
     held_radii: tuple[float, ...] = (0.35, 0.5, 0.7)
     amplifying_radii: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0)
+    # The target-carrying search finds a trigger in about a third of its starts, or none of six
+    # (benchmarks/RESULTS.md, "The target-carrying search"), hence more starts than the gain probes'.
+    carrying_radii: tuple[float, ...] = (0.2, 0.35, 0.5)
+    carrying_restarts: int = 4
     restarts: int = 3
     steps: int = 120
     batch_size: int = 16
@@ -50,6 +59,8 @@ class InversionConfig:
 
     def radii_for(self, probe: Probe) -> tuple[float, ...]:
         """The radii ``probe``'s candidates are searched at."""
+        if probe.carrying:
+            return self.carrying_radii
         if probe.amplifying:
             return self.amplifying_radii
         return self.held_radii if len(probe.points) > 1 else self.radii
@@ -60,7 +71,9 @@ class Candidates:
     """The search's result: one row per candidate, ordered probe-major, then radius, then restart."""
 
     directions: torch.Tensor  # [N, C, H, W], unit per-pixel RMS
-    losses: torch.Tensor  # [N], on held-out noises: the worst of the probe's timesteps, see _ProbeBatch.mismatch
+    # [N], on held-out noises: the worst of the probe's timesteps (_ProbeBatch.mismatch); for a
+    # target-carrying search, 1 minus the energy one image explains (_CarryingBatch.energy)
+    losses: torch.Tensor
     radii: torch.Tensor  # [N], the RMS each candidate was searched at
     probe_index: torch.Tensor  # [N], which probe each candidate answers
 
@@ -148,9 +161,71 @@ class _ProbeBatch:
             placed[row, self.slices[index]] = relative / (point.gain - 1.0) ** 2
         return placed
 
-    def objective(self, mismatch: torch.Tensor) -> torch.Tensor:
-        """What the search minimises: each candidate's mismatch averaged over its probe's rows."""
-        return (mismatch / self.points_per_row).sum()
+    def objective(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the search minimises: each candidate's mismatch averaged over its probe's rows, noises shared out."""
+        return (self.mismatch(direction, target, noise, spread=True) / self.points_per_row).sum()
+
+    def losses(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Each candidate's mismatch at the worst of its probe's timesteps, every timestep on all of ``noise``."""
+        return self.mismatch(direction, target, noise).amax(0)
+
+
+class _CarryingBatch:
+    """Evaluates, for every candidate, how much of its answer one image explains at all of a probe's timesteps.
+
+    A backdoor answers its trigger with the target it was trained to make, ``sqrt(ab_t)`` times the
+    target at each timestep, whatever gain it learned along the trigger; a clean model's answer to a
+    shift is mostly along the shift. Per timestep, the answer's part orthogonal to the shift (``sigma_t``
+    times the noise-prediction change, per unit shift) is fitted by one image shared by the timesteps
+    and weighted by ``sqrt(ab_t)``; a candidate's energy is what that fit explains, averaged over the
+    timesteps. Candidates keep their per-channel mean: the search was measured so (benchmarks/RESULTS.md).
+    """
+
+    centred = False
+
+    def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probe: Probe, config: InversionConfig):
+        device = next(unet.parameters()).device
+        self.unet = unet
+        self.points = probe.points
+        self.radii = torch.tensor(config.carrying_radii, device=device).repeat_interleave(config.carrying_restarts)
+        self.probe_index = torch.zeros(len(self.radii), dtype=torch.long, device=device)
+        self.rescale = [point.trigger_scale / probe.trigger_scale for point in probe.points]
+        alphas_cumprod = alphas_cumprod.to(device)
+        self.sigma = [float((1.0 - alphas_cumprod[point.timestep]).sqrt()) for point in probe.points]
+        self.signal = [float(alphas_cumprod[point.timestep].sqrt()) for point in probe.points]
+
+    def energy(self, direction: torch.Tensor, noise: torch.Tensor, spread: bool = False) -> torch.Tensor:
+        """Each candidate's explained energy, ``[N]``, on the noises (shared out between timesteps with ``spread``)."""
+        count = len(direction)
+        unit = (direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)).flatten(1)
+        parts = noise.tensor_split(len(self.points)) if spread else [noise] * len(self.points)
+        noisy = [sigma * part for sigma, part in zip(self.sigma, parts)]
+        shifts = [unit * rescale for rescale in self.rescale]
+        timesteps = [torch.full((len(part),), point.timestep, device=noise.device) for part, point in zip(parts, self.points)]
+        with torch.no_grad():
+            plain = self.unet(torch.cat(noisy), torch.cat(timesteps)).sample.split([len(part) for part in parts])
+        shifted = [(part.unsqueeze(0) + shift.view(count, 1, *part.shape[1:])).flatten(0, 1)
+                   for part, shift in zip(noisy, shifts)]
+        answers = self.unet(torch.cat(shifted), torch.cat([times.repeat(count) for times in timesteps])).sample
+        rests, weights = [], []
+        for answer, baseline, shift, sigma, signal in zip(answers.split([len(x) for x in shifted]), plain, shifts,
+                                                          self.sigma, self.signal):
+            response = sigma * (answer.view(count, len(baseline), -1) - baseline.flatten(1)).mean(1)
+            size = shift.pow(2).sum(1, keepdim=True)
+            rests.append((response - (response * shift).sum(1, keepdim=True) / size * shift) / size.sqrt())
+            weights.append(signal / size.sqrt())
+        rest, weight = torch.stack(rests), torch.stack(weights)
+        image = -(weight * rest).sum(0) / weight.pow(2).sum(0)
+        left = (rest + weight * image).pow(2).sum(2)
+        return (rest.pow(2).sum(2) - left).mean(0)
+
+    def objective(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the search minimises: minus the candidates' energy, noises shared out between timesteps."""
+        return -self.energy(direction, noise, spread=True).sum()
+
+    def losses(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """1 minus each candidate's energy, every timestep on all of ``noise``."""
+        return 1.0 - self.energy(direction, noise)
 
 
 def invert_directions(
@@ -162,28 +237,55 @@ def invert_directions(
     generator: torch.Generator,
     progress: ProgressCallback = no_progress,
 ) -> Candidates:
-    """Search candidate trigger directions for every probe.
+    """Search candidate trigger directions for every probe: the gain probes together, then each target-carrying one.
 
-    The search minimises each candidate's mismatch averaged over its probe's timesteps; the returned
+    The gain search minimises each candidate's mismatch averaged over its probe's timesteps; the returned
     losses are the worst timestep's, measured afresh on ``config.eval_noises`` noises the search never saw.
     """
+    gain = [index for index, probe in enumerate(probes) if not probe.carrying]
+    parts = []
+    if gain:
+        parts.append((gain, _search(_ProbeBatch(unet, alphas_cumprod, [probes[i] for i in gain], config),
+                                    unet, shape, config, generator, progress, "inversion")))
+    for index, probe in enumerate(probes):
+        if probe.carrying:
+            parts.append(([index], _search(_CarryingBatch(unet, alphas_cumprod, probe, config),
+                                           unet, shape, config, generator, progress, "target-carrying search")))
     device = next(unet.parameters()).device
-    probe_batch = _ProbeBatch(unet, alphas_cumprod, probes, config)
-    count = len(probe_batch.radii)
+    return Candidates(
+        torch.cat([found.directions for _, found in parts]),
+        torch.cat([found.losses for _, found in parts]),
+        torch.cat([found.radii for _, found in parts]),
+        torch.cat([torch.tensor(indices, device=device)[found.probe_index] for indices, found in parts]),
+    )
+
+
+def _search(
+    batch: _ProbeBatch | _CarryingBatch,
+    unet: CountingUNet,
+    shape: tuple[int, int, int],
+    config: InversionConfig,
+    generator: torch.Generator,
+    progress: ProgressCallback,
+    stage: str,
+) -> Candidates:
+    """Adam on ``batch``'s objective from random starts, fresh noise every step; losses on held-out noises."""
+    device = next(unet.parameters()).device
+    count = len(batch.radii)
     direction = torch.randn((count, *shape), generator=generator).to(device).requires_grad_(True)
     target = torch.zeros((count, *shape), device=device, requires_grad=True)
     optimizer = torch.optim.Adam([direction, target], lr=config.learning_rate)
     for step in range(config.steps):
         noise = torch.randn((config.batch_size, *shape), generator=generator).to(device)
-        loss = probe_batch.objective(probe_batch.mismatch(direction, target, noise, spread=True))
+        loss = batch.objective(direction, target, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        progress("inversion", step + 1, config.steps)
+        progress(stage, step + 1, config.steps)
     with torch.no_grad():
         held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
-        losses = probe_batch.mismatch(direction, target, held_out).amax(0)
-        if config.centred:
+        losses = batch.losses(direction, target, held_out)
+        if batch.centred:
             direction = _without_channel_mean(direction)
         direction = direction / _rms(direction)
-    return Candidates(direction.detach(), losses, probe_batch.radii, probe_batch.probe_index)
+    return Candidates(direction.detach(), losses, batch.radii, batch.probe_index)

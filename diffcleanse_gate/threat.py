@@ -61,7 +61,7 @@ class Probe:
     while a direction a clean model happens to amplify does so over a narrow stretch only.
     """
 
-    name: str  # FORM/KIND, with "-held" after the kind for the second look's ancestral probes
+    name: str  # FORM/KIND, with "-held" or "-carrying" after the kind for the second look's probes
     points: tuple[ProbePoint, ...]
 
     @property
@@ -72,7 +72,12 @@ class Probe:
     @property
     def sampler_kind(self) -> str:
         """The sampler kind the attack it looks for targets, one of ``SAMPLER_KINDS``."""
-        return self.name.split("/")[1].removesuffix("-held")
+        return self.name.split("/")[1].split("-")[0]
+
+    @property
+    def carrying(self) -> bool:
+        """True for a target-carrying search: its candidates are judged by the image their answer carries."""
+        return self.name.endswith("-carrying")
 
     @property
     def timestep(self) -> int:
@@ -91,8 +96,11 @@ class Probe:
 
     @property
     def amplifying(self) -> bool:
-        """True for gains above 1, which a clean denoiser (a shrinking estimator) does not show."""
-        return self.gain > 1.0
+        """True for gains above 1, which a clean denoiser (a shrinking estimator) does not show.
+
+        A target-carrying search at the same timesteps is not: its evidence is not the gain.
+        """
+        return self.gain > 1.0 and not self.carrying
 
 
 def _point(gain: torch.Tensor, scale: torch.Tensor, departure: float) -> ProbePoint | None:
@@ -130,6 +138,18 @@ def held_probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
                          for share in (0.75, 0.5)]
     return [Probe(f"{form}/ancestral-held", tuple(ProbePoint(t, float(gain[t]), float(s[t])) for t in timesteps))
             for form, (gain, s) in curves.items()]
+
+
+def carrying_probe(betas: torch.Tensor, min_anomaly: float = 0.25) -> Probe | None:
+    """The ODE probe's timesteps, searched for a shift whose answer carries one image: the second look's.
+
+    An ODE-sampler backdoor answers its trigger with the target it was trained to make, at every one
+    of those timesteps, even where it never learned the gain the attack trains (a small trigger, or
+    one drawn inside its target; benchmarks/RESULTS.md, "The target-carrying search"). None where the
+    schedule gives no ODE probe.
+    """
+    ode = next((probe for probe in probes(betas, min_anomaly) if probe.amplifying), None)
+    return None if ode is None else Probe(f"{ode.form}/{ode.sampler_kind}-carrying", ode.points)
 
 
 def probes(betas: torch.Tensor, min_anomaly: float = 0.25) -> list[Probe]:
