@@ -63,8 +63,8 @@ def _add_scan_settings(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--batch-size", type=_positive_int, default=InversionConfig.batch_size,
                      help="noises per candidate per inversion step")
     cmd.add_argument("--no-second-look", dest="second_look", action="store_false",
-                     help="one look only: no second search with the held ancestral probes where the first finds "
-                          "nothing (faster on clean models, misses more colour backdoors)")
+                     help="one look only: no second search (held ancestral probes, target-carrying search) where "
+                          "the first finds nothing (faster on clean models, misses colour and small-trigger backdoors)")
 
 
 def _add_hub_options(cmd: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from .inversion import Candidates, InversionConfig, invert_directions
 from .loading import LoadedModel
 from .progress import ProgressCallback, no_progress, prefixed
 from .sampling import build_scheduler, sampler_name
-from .threat import Probe, held_probes, probes
+from .threat import Probe, carrying_probe, held_probes, probes
 
 # A trained-in trigger fires from about its own size up, and larger copies collapse the sampler as fully.
 # The scale search proposes the smallest size whose score is within this share of the best; on its few
@@ -34,6 +34,13 @@ SIZE_TOLERANCE = 0.02
 # candidates are sized only from this fit up (benchmarks/RESULTS.md, "The held ancestral probes, sized
 # from a fit floor" and "The second look").
 HELD_MIN_FIT = 0.3
+
+# A target-carrying candidate (the second look's, threat.carrying_probe) is sized only where one image
+# explains this much of its answer: a clean model's best directions reach 0.03-0.04 (grey shapes),
+# 0.08-0.11 (digits) and 0.15-0.17 (colour), while the small triggers found reach 0.19-0.35; below
+# it, the same search finds shifts that narrow a clean model's sampling (collapse up to 0.75)
+# (benchmarks/RESULTS.md, "The target-carrying search").
+CARRYING_MIN_ENERGY = 0.2
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,12 @@ class ScanConfig:
     threshold: float = DEFAULT_THRESHOLD
     gain_threshold: float = DEFAULT_GAIN_THRESHOLD
     held_min_fit: float = HELD_MIN_FIT
+    carrying_min_energy: float = CARRYING_MIN_ENERGY
     # Where the first look (the ancestral probe at its noisiest step, the ODE probe) finds no evidence,
-    # search again with the ancestral probes held at three timesteps: they reach colour triggers the
-    # first look misses, at 1.6-1.9 times a clean model's cost (benchmarks/RESULTS.md, "The second look").
+    # search again with the ancestral probes held at three timesteps and, where those find none
+    # either, with the target-carrying search: they reach colour triggers and small ODE-sampler
+    # triggers the first look misses, at about twice a clean model's cost (benchmarks/RESULTS.md,
+    # "The second look", "The target-carrying search").
     second_look: bool = True
     device: str = "cpu"
     max_batch: int = 1024
@@ -83,7 +93,7 @@ class ScanResult:
     clean_samples: torch.Tensor
     candidate_scores: list[float]
     probes: list[Probe]
-    second_look: bool  # the first look found no evidence, so the held ancestral probes searched again
+    second_look: bool  # the first look found no evidence, so the second look's probes searched again
     config: ScanConfig
 
     @property
@@ -113,13 +123,14 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
     if first is None:
         raise UnsupportedModelError("the noise schedule gives no ancestral probe to search for a trigger")
     looks = [first]
-    held = held_probes(scheduler.betas, config.inversion.min_anomaly)
-    second_look = config.second_look and bool(held) and not _evidence(first.score, first.anomaly, config)
-    if second_look:
-        searched = searched + held
-        second = _look(unet, model, scheduler, held, config, generator, prefixed(progress, "second look: "),
-                       timings, "second_look_")
-        looks += [second] if second is not None else []
+    second_look = config.second_look and not _evidence(first.score, first.anomaly, config)
+    for points, prefix in _second_look_searches(scheduler.betas, config.inversion.min_anomaly) if second_look else []:
+        searched = searched + points
+        again = _look(unet, model, scheduler, points, config, generator, prefixed(progress, "second look: "),
+                      timings, prefix)
+        looks += [again] if again is not None else []
+        if again is not None and _evidence(again.score, None, config):
+            break
     best = max(looks, key=lambda look: look.score)
     evidence = _evidence(best.score, first.anomaly, config)
     by_gain = evidence == ["gain"]
@@ -142,6 +153,15 @@ def scan(model: LoadedModel, config: ScanConfig, progress: ProgressCallback = no
         second_look=second_look,
         config=config,
     )
+
+
+def _second_look_searches(betas: torch.Tensor, min_anomaly: float) -> list[tuple[list[Probe], str]]:
+    """The second look's searches in turn, each with its timing keys' prefix: the held ancestral probes, then
+    the target-carrying search. Each picks and verifies its own candidate, so one cannot crowd out the other's.
+    """
+    carrying = carrying_probe(betas, min_anomaly)
+    searches = [(held_probes(betas, min_anomaly), "second_look_"), ([carrying] if carrying else [], "carrying_")]
+    return [(points, prefix) for points, prefix in searches if points]
 
 
 @dataclass
@@ -195,7 +215,7 @@ def _look(
     timings[f"{prefix}inversion_s"] = time.perf_counter() - started
     anomaly, gain_trigger, gain_probe = strongest_gain_anomaly(found, probe_points)
 
-    collapsing = sized_candidates(found, probe_points, config.held_min_fit)
+    collapsing = sized_candidates(found, probe_points, config.held_min_fit, config.carrying_min_energy)
     if len(collapsing) == 0:
         return None
     started = time.perf_counter()
@@ -237,22 +257,31 @@ def _look(
     )
 
 
-def sized_candidates(found: Candidates, probe_points: list[Probe], held_min_fit: float = HELD_MIN_FIT) -> torch.Tensor:
+def sized_candidates(
+    found: Candidates,
+    probe_points: list[Probe],
+    held_min_fit: float = HELD_MIN_FIT,
+    carrying_min_energy: float = CARRYING_MIN_ENERGY,
+) -> torch.Tensor:
     """Indices of the candidates the scale search sizes for collapse.
 
-    Only the shrinking probes' candidates are sized: an amplifying (ODE) probe's evidence is the gain
-    anomaly, and its best candidate is sampled in the verification. All of a single-timestep shrinking
-    probe's restarts are sized, not the best fit of each radius: clean models shrink large shifts too,
-    so that fit does not rank a trigger above a clean model's own shrinking directions. Of a shrinking
-    probe held at several timesteps, only the candidates that fit it at least ``held_min_fit`` (``1 -``
-    the held-out mismatch) are sized: there a clean model's directions that narrow its sampling fit
-    poorly (benchmarks/RESULTS.md). The result may be empty.
+    Only the shrinking probes' and the target-carrying searches' candidates are sized: an amplifying
+    (ODE) probe's evidence is the gain anomaly, and its best candidate is sampled in the verification.
+    All of a single-timestep shrinking probe's restarts are sized, not the best fit of each radius:
+    clean models shrink large shifts too, so that fit does not rank a trigger above a clean model's
+    own shrinking directions. Of a shrinking probe held at several timesteps, only the candidates that
+    fit it at least ``held_min_fit`` (``1 -`` the held-out mismatch) are sized, and of a target-carrying
+    search only those whose answer carries an image with at least ``carrying_min_energy``: below
+    those, a clean model's directions narrow its sampling too (benchmarks/RESULTS.md). The result may
+    be empty.
     """
     fit = 1.0 - found.losses
     floor = torch.full_like(fit, -torch.inf)
     for index, probe in enumerate(probe_points):
         rows = found.probe_index == index
-        if probe.amplifying:
+        if probe.carrying:
+            floor[rows] = carrying_min_energy
+        elif probe.amplifying:
             floor[rows] = torch.inf
         elif len(probe.points) > 1:
             floor[rows] = held_min_fit

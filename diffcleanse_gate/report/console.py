@@ -52,7 +52,8 @@ def render_scan(report: dict[str, Any], console: Console) -> None:
         table.add_row("evidence", ", ".join(report["evidence"]))
     table.add_row("sampler", f"{report['sampler']}, {report['sampler_steps']} steps, seed {report['seed']}")
     if report["second_look"]:
-        table.add_row("second look", "the held ancestral probes searched again: the first look found no evidence")
+        table.add_row("second look", "held ancestral probes and the target-carrying search: the first look found "
+                                     "no evidence")
     table.add_row("cost", f"{report['unet_evaluations']:,} UNet evaluations, {report['timings']['total_s']:.1f} s")
     for name, path in report["artefacts"].items():
         table.add_row(name, path)
