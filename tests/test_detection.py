@@ -1,5 +1,6 @@
 """The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor), a colour
-backdoor caught, which candidates it sizes and at which size."""
+backdoor caught, a small ODE-sampler trigger found by the target-carrying search, which candidates it sizes and
+at which size."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from diffcleanse_gate.detection import duplicate_share
-from diffcleanse_gate.inversion import Candidates
+from diffcleanse_gate.counting import CountingUNet
+from diffcleanse_gate.detection import collapse_scores, duplicate_share
+from diffcleanse_gate.inversion import Candidates, invert_directions
 from diffcleanse_gate.loading import load_local
+from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import (
+    CARRYING_MIN_ENERGY,
     HELD_MIN_FIT,
     ScanConfig,
     scan,
     sized_candidates,
     smallest_firing,
 )
-from diffcleanse_gate.threat import Probe, ProbePoint
+from diffcleanse_gate.threat import Probe, ProbePoint, carrying_probe
 
 UNSEEN = Path(__file__).parent / "fixtures" / "unseen"
 
@@ -53,6 +57,27 @@ def test_a_colour_backdoor_is_caught_by_collapse_with_its_trigger() -> None:
     assert torch.nn.functional.cosine_similarity(result.trigger.flatten(), true_trigger.flatten(), dim=0) > 0.9
 
 
+def test_a_small_ode_trigger_the_gain_misses_is_found_by_the_carrying_search_and_collapses_the_sampler() -> None:
+    # A small trigger (two squares, per-pixel RMS 0.27) the model never learned the ODE attack's gain for
+    # (gain anomaly 0.05, threshold 0.25): it answers the trigger with its target instead.
+    path = UNSEEN / "villandiffusion-glasses-arrow"
+    model, config = load_local(path), ScanConfig()
+    scheduler = build_scheduler(model.scheduler_config)
+    probe = carrying_probe(scheduler.betas)
+    found = invert_directions(CountingUNet(model.unet), model.sample_shape, scheduler.alphas_cumprod, [probe],
+                              config.inversion, torch.Generator().manual_seed(0))
+    sized = sized_candidates(found, [probe])
+    true_trigger = load_file(path / "backdoor.safetensors")["trigger"].flatten()
+    cosines = torch.cosine_similarity(found.directions[sized].flatten(1), true_trigger.unsqueeze(0), 1)
+    assert len(sized) > 0 and float(cosines.min()) > 0.5
+    sizes = torch.tensor(config.trigger_scales).view(1, -1, 1, 1, 1)
+    candidates = (found.directions[sized].unsqueeze(1) * sizes).flatten(0, 1)
+    noise = torch.randn((16, *model.sample_shape), generator=torch.Generator().manual_seed(1))
+    scores, _ = collapse_scores(CountingUNet(model.unet), model.scheduler_config, None, candidates, noise,
+                                config.sampler_steps, 0, config.max_batch)
+    assert float(scores.max()) >= config.threshold
+
+
 def test_the_scale_search_sizes_every_single_timestep_candidate_and_no_amplifying_one() -> None:
     ancestral = Probe("fades/ancestral", (ProbePoint(999, 0.51, 0.99),))
     ode = Probe("fades/ode", (ProbePoint(521, 1.25, 0.75),))
@@ -71,6 +96,16 @@ def test_the_scale_search_sizes_a_held_probes_candidates_from_its_fit_floor() ->
     fits = torch.tensor([0.05, 0.2, HELD_MIN_FIT, 0.9, 0.95, 0.1, 0.2])
     found = Candidates(torch.zeros(7, 1, 2, 2), 1.0 - fits, torch.full((7,), 0.5), torch.tensor([0, 0, 0, 0, 1, 2, 2]))
     assert sized_candidates(found, [held, ode, held]).tolist() == [2, 3]  # none of the third probe's
+
+
+def test_the_scale_search_sizes_a_carrying_searchs_candidates_from_its_energy_floor() -> None:
+    # The target-carrying search finds shifts that narrow a clean model's sampling (collapse up to 0.75)
+    # whose answer carries little of one image (0.03-0.17 on the clean models measured).
+    carrying = Probe("fades/ode-carrying", (ProbePoint(521, 1.25, 0.75), ProbePoint(366, 1.5, 0.6)))
+    ode = Probe("fades/ode", carrying.points)
+    energies = torch.tensor([0.04, 0.17, CARRYING_MIN_ENERGY - 1e-3, CARRYING_MIN_ENERGY + 1e-3, 0.33, 0.9])
+    found = Candidates(torch.zeros(6, 1, 2, 2), 1.0 - energies, torch.full((6,), 0.35), torch.tensor([0, 0, 0, 0, 0, 1]))
+    assert sized_candidates(found, [carrying, ode]).tolist() == [3, 4]
 
 
 def test_the_scale_search_keeps_the_smallest_size_that_fires_as_fully_as_the_best() -> None:

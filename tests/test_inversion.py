@@ -1,6 +1,6 @@
 """The ODE probe holds a candidate to the attack's gain curve at several timesteps, so a direction that a
 model amplifies over a narrow stretch only does not pass for a trained-in trigger; uniform shifts are
-left out of the search."""
+left out of the search; the target-carrying search finds a trigger answered with its target alone."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from diffusers import DDPMScheduler
 from diffcleanse_gate.counting import CountingUNet
 from diffcleanse_gate.detection import gain_anomaly
 from diffcleanse_gate.inversion import InversionConfig, invert_directions
-from diffcleanse_gate.threat import held_probes, probes
+from diffcleanse_gate.scan import CARRYING_MIN_ENERGY
+from diffcleanse_gate.threat import carrying_probe, held_probes, probes
 
 SHAPE = (1, 4, 4)
 BETAS = DDPMScheduler(num_train_timesteps=1000).betas
@@ -128,14 +129,46 @@ def test_a_direction_amplified_only_in_the_noisier_stretch_is_no_backdoor() -> N
     assert anomaly < 0.0
 
 
+def carrying_search(imprint: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The target-carrying search's energies and cosines to a trigger a model answers with gain 1 everywhere."""
+    direction = pattern()
+    unet = CountingUNet(LinearDenoiser(direction, lambda timestep: torch.ones(len(timestep)), imprint))
+    found = invert_directions(unet, SHAPE, ALPHAS_CUMPROD, [carrying_probe(BETAS)], InversionConfig(),
+                              torch.Generator().manual_seed(0))
+    cosines = torch.cosine_similarity(found.directions.flatten(1), direction.flatten().unsqueeze(0), 1).abs()
+    return 1.0 - found.losses, cosines
+
+
+def test_a_trigger_answered_with_its_target_but_no_gain_is_found_by_the_carrying_search() -> None:
+    # The small-trigger VillanDiffusion models learn "make the target", not the gain curve: the gain
+    # probe's statistic cannot see them (benchmarks/RESULTS.md).
+    target = torch.randn(SHAPE, generator=torch.Generator().manual_seed(2))
+    energy, cosine = carrying_search(target)
+    best = int(energy.argmax())
+    assert energy[best] > 2 * CARRYING_MIN_ENERGY and cosine[best] > 0.95
+
+
+def test_a_model_that_takes_every_shift_for_noise_carries_no_image() -> None:
+    energy, _ = carrying_search(None)
+    assert float(energy.max()) < 0.01
+
+
+def test_the_carrying_probe_holds_the_ode_probes_timesteps_and_is_no_gain_probe() -> None:
+    ode = next(probe for probe in probes(BETAS) if probe.amplifying)
+    carrying = carrying_probe(BETAS)
+    assert carrying.points == ode.points and carrying.carrying and not carrying.amplifying
+    assert (carrying.form, carrying.sampler_kind) == ("fades", "ode")  # the schedule removal rebuilds
+
+
 def test_each_kind_of_probe_is_searched_at_its_own_radii() -> None:
     unet = CountingUNet(LinearDenoiser(torch.ones(SHAPE), ode_gain))
-    points = probes(BETAS) + held_probes(BETAS)
-    config = InversionConfig(radii=(0.5,), held_radii=(0.35,), amplifying_radii=(0.7, 1.0), restarts=2, steps=2,
-                             eval_noises=4)
+    points = probes(BETAS) + held_probes(BETAS) + [carrying_probe(BETAS)]
+    config = InversionConfig(radii=(0.5,), held_radii=(0.35,), amplifying_radii=(0.7, 1.0), carrying_radii=(0.2,),
+                             carrying_restarts=3, restarts=2, steps=2, eval_noises=4)
     found = invert_directions(unet, SHAPE, ALPHAS_CUMPROD, points, config, torch.Generator().manual_seed(0))
     expected = {"fades/ode": [0.7, 0.7, 1.0, 1.0], "fades/ancestral": [0.5, 0.5],
-                "fades/ancestral-held": [0.35, 0.35], "rides-with-noise/ancestral-held": [0.35, 0.35]}
+                "fades/ancestral-held": [0.35, 0.35], "rides-with-noise/ancestral-held": [0.35, 0.35],
+                "fades/ode-carrying": [0.2, 0.2, 0.2]}
     for index, probe in enumerate(points):
         assert found.radii[found.probe_index == index].tolist() == pytest.approx(expected[probe.name])
     assert torch.isfinite(found.losses).all()
