@@ -1,15 +1,17 @@
-"""Every candidate of the scan's second look, sized: probe, radius, fit, best collapse and at what size.
+"""Every candidate of the scan's second look, sized: probe, radius, fit or energy, best collapse and at what size.
 
     python benchmarks/second_look_candidates.py MODEL_DIR[:SEED] [MODEL_DIR[:SEED] ...] [--held-radii 0.35 0.5 0.7 1.0]
 
-Runs the scan as shipped, except that the second look sizes every held candidate whatever its fit
-(``ScanConfig.held_min_fit`` = -inf), and runs it even where the first look finds evidence. For each
-held candidate: its probe, search radius, fit (``1 -`` held-out mismatch), best collapse score over the
+Runs the scan as shipped, except that the second look sizes every candidate whatever its fit or energy
+(``ScanConfig.held_min_fit`` and ``carrying_min_energy`` = -inf), and runs it even where the first look
+finds evidence. For each candidate: its probe, search radius, fit (``1 -`` held-out mismatch; for the
+target-carrying search, the energy one image explains), best collapse score over the
 scan's sizes on the search's 8 noises, the size it came at, and (with a ``backdoor.safetensors``) its
 cosine to the true trigger; then the best verified collapse with every candidate sized (no verdict: the
 thresholds are set out of reach so that the second look always runs). Where the first look finds no
-evidence, the second look meets the same noises as in the scan. This is how the second look's radii and
-fit floor were checked (benchmarks/RESULTS.md, "The second look").
+evidence, the second look meets the same noises as in the scan. This is how the second look's radii,
+fit floor and energy floor were checked (benchmarks/RESULTS.md, "The second look", "The target-carrying
+search").
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ def main() -> None:
         backdoor = path / "backdoor.safetensors"
         true = load_file(backdoor)["trigger"].flatten() if backdoor.is_file() else None
         print(f"\n{path.name}, seed {seed or 0}\n")
-        print("| probe | radius | fit | best collapse (8 noises) | at size | cosine to true trigger |")
+        print("| probe | radius | fit or energy | best collapse (8 noises) | at size | cosine to true trigger |")
         print("|---|---|---|---|---|---|")
         with _every_held_candidate_printed(true):
-            config = ScanConfig(seed=int(seed or 0), held_min_fit=-math.inf, inversion=inversion)
+            config = ScanConfig(seed=int(seed or 0), held_min_fit=-math.inf, carrying_min_energy=-math.inf,
+                                inversion=inversion)
             result = scan_module.scan(load_local(path), _always_second_look(config))
         print(f"\nbest verified collapse {result.score:.3f}, from {result.trigger_probe.name}")
 
@@ -57,7 +60,7 @@ def _always_second_look(config: ScanConfig) -> ScanConfig:
 
 
 class _every_held_candidate_printed:
-    """Within the block, the scan's scale search prints one table row per sized held candidate."""
+    """Within the block, the scan's scale search prints one table row per sized second-look candidate."""
 
     def __init__(self, true: torch.Tensor | None):
         self.true = true
@@ -71,8 +74,9 @@ class _every_held_candidate_printed:
     def __exit__(self, *exc: object) -> None:
         scan_module.sized_candidates, scan_module.collapse_scores = self.sized, self.scores
 
-    def _sized(self, found: Candidates, points: list[Probe], held_min_fit: float) -> torch.Tensor:
-        chosen = self.sized(found, points, held_min_fit)
+    def _sized(self, found: Candidates, points: list[Probe], held_min_fit: float,
+               carrying_min_energy: float) -> torch.Tensor:
+        chosen = self.sized(found, points, held_min_fit, carrying_min_energy)
         if any(len(probe.points) > 1 and not probe.amplifying for probe in points):
             self.pending = (chosen, found, points)
         return chosen
