@@ -36,9 +36,9 @@ SIZE_TOLERANCE = 0.02
 HELD_MIN_FIT = 0.3
 
 # A target-carrying candidate (the second look's, threat.carrying_probe) is sized only where one image
-# explains this much of its answer: a clean model's best directions reach 0.03-0.04 (grey shapes),
-# 0.08-0.11 (digits) and 0.15-0.17 (colour), while the small triggers found reach 0.19-0.35; below
-# it, the same search finds shifts that narrow a clean model's sampling (collapse up to 0.75)
+# explains this much of its answer: a clean model's candidates reach 0.04 (grey shapes), 0.11 (digits)
+# and 0.17 (colour), the small trigger's 0.26-0.36; below it, the same search finds shifts that narrow
+# a clean model's sampling (fixture clean-b: a verified collapse of 0.768 with every candidate sized)
 # (benchmarks/RESULTS.md, "The target-carrying search").
 CARRYING_MIN_ENERGY = 0.2
 
