@@ -1,4 +1,4 @@
-"""A candidate second ODE statistic: directions whose answer carries one image, orthogonal to the shift.
+"""The trial of the scan's target-carrying search: directions whose answer carries one image, orthogonal to the shift.
 
     python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--random]
 
@@ -8,11 +8,12 @@ centred target from t = 300 to 950). When the trigger overlaps its target, the p
 the trigger lowers the gain along it below 1 and the gain probe cannot see it; the part orthogonal to
 the trigger stays. Here, per candidate direction ``r`` and timestep, the answer's part orthogonal to the
 shift (per unit shift) is fitted by one shared image ``v`` weighted by ``sqrt(ab_t)``, and the search
-maximises the energy that fit explains, averaged over the probe's timesteps (100 Adam steps, 16 noises
-per step shared out over the timesteps, 64 held-out noises for the printed figure). With
-``--collapse`` every candidate also goes through the scan's scale search and the best is verified on
-64 fresh noises, as the scan does with its ancestral candidates: could the collapse score judge these
-candidates? Not in the scan: see RESULTS.md for what it separates and what it does not.
+maximises the energy that fit explains, averaged over the probe's timesteps (the scan's own energy,
+``inversion._CarryingBatch``; here 100 Adam steps, 16 noises per step shared out over the timesteps,
+64 held-out noises for the printed figure). With ``--collapse`` every candidate also goes through the
+scan's scale search and the best is verified on 64 fresh noises: could the collapse score judge these
+candidates? Alone, no (RESULTS.md); the scan takes the search up with an energy floor ("The
+target-carrying search").
 """
 
 from __future__ import annotations
@@ -25,34 +26,11 @@ from safetensors.torch import load_file
 
 from diffcleanse_gate.counting import CountingUNet
 from diffcleanse_gate.detection import collapse_scores
+from diffcleanse_gate.inversion import InversionConfig, _CarryingBatch
 from diffcleanse_gate.loading import LoadedModel, load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import ScanConfig
-from diffcleanse_gate.threat import Probe, probes
-
-
-def explained_energy(model: LoadedModel, alphas_cumprod: torch.Tensor, ode: Probe, direction: torch.Tensor,
-                     radii: torch.Tensor, noise: torch.Tensor, spread: bool) -> torch.Tensor:
-    """Per candidate: the orthogonal answer's energy, per unit shift, that one ``sqrt(ab_t)``-weighted image explains."""
-    unit = direction / direction.flatten(1).pow(2).mean(1).sqrt().view(-1, 1, 1, 1) * radii.view(-1, 1, 1, 1)
-    count, rests, weights = len(direction), [], []
-    for position, point in enumerate(ode.points):
-        part = noise.tensor_split(len(ode.points))[position] if spread else noise
-        sigma = float((1 - alphas_cumprod[point.timestep]).sqrt())
-        times = torch.full((len(part),), point.timestep)
-        shift = (unit * point.trigger_scale / ode.trigger_scale).flatten(1)
-        with torch.no_grad():
-            plain = model.unet(sigma * part, times).sample
-        shifted = model.unet((sigma * part.unsqueeze(0) + shift.view(count, 1, *part.shape[1:])).flatten(0, 1),
-                             times.repeat(count)).sample
-        response = sigma * (shifted.view(count, len(part), -1) - plain.flatten(1)).mean(1)
-        size = shift.pow(2).sum(1, keepdim=True)
-        rests.append((response - (response * shift).sum(1, keepdim=True) / size * shift) / size.sqrt())
-        weights.append(float(alphas_cumprod[point.timestep].sqrt()) / size.sqrt())
-    rest, weight = torch.stack(rests), torch.stack(weights)
-    image = -(weight * rest).sum(0) / weight.pow(2).sum(0)
-    left = (rest + weight * image).pow(2).sum(2)
-    return (rest.pow(2).sum(2) - left).mean(0)
+from diffcleanse_gate.threat import carrying_probe
 
 
 def verify_collapse(model: LoadedModel, direction: torch.Tensor) -> str:
@@ -90,20 +68,21 @@ def main() -> None:
         model = load_local(path)
         model.unet.requires_grad_(False)
         scheduler = build_scheduler(model.scheduler_config)
-        schedule = (scheduler.alphas_cumprod, next(probe for probe in probes(scheduler.betas) if probe.amplifying))
+        config = InversionConfig(carrying_radii=tuple(args.radii), carrying_restarts=args.restarts)
+        batch = _CarryingBatch(CountingUNet(model.unet), scheduler.alphas_cumprod, carrying_probe(scheduler.betas), config)
         generator = torch.Generator().manual_seed(0)
-        radii = torch.tensor(args.radii).repeat_interleave(args.restarts)
+        radii = batch.radii
         direction = torch.randn((len(radii), *model.sample_shape), generator=generator).requires_grad_(True)
         optimizer = torch.optim.Adam([direction], lr=0.05)
         for _ in range(0 if args.random else args.steps):
             noise = torch.randn((16, *model.sample_shape), generator=generator)
-            loss = -explained_energy(model, *schedule, direction, radii, noise, spread=True).sum()
+            loss = -batch.energy(direction, noise, spread=True).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         with torch.no_grad():
             held_out = torch.randn((64, *model.sample_shape), generator=generator)
-            energy = explained_energy(model, *schedule, direction, radii, held_out, spread=False)
+            energy = batch.energy(direction, held_out)
         backdoor = path / "backdoor.safetensors"
         true = load_file(backdoor)["trigger"].flatten() if backdoor.is_file() else None
         cells = []
