@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json").read_text())
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 TOKEN = "hf_TestSecretToken123"
+_SPEC = importlib.util.spec_from_file_location("entrypoint", ROOT / "entrypoint.py")
+ENTRYPOINT = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(ENTRYPOINT)
 
 
 @dataclass
@@ -54,26 +60,53 @@ def parse_outputs(text: str) -> dict[str, str]:
     return outputs
 
 
-def run_entrypoint(workspace: Path, inputs: dict[str, str], environ: dict[str, str] | None = None) -> Run:
-    """Run the entrypoint in ``workspace``; offline unless ``environ`` (e.g. tests.hub_env.hub_environ) says."""
+def runner_environ(workspace: Path, inputs: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables the runner sets for a step in ``workspace``; offline unless ``environ`` says otherwise."""
     workspace.mkdir(parents=True, exist_ok=True)
     files = workspace / "_runner_file_commands"
     files.mkdir(exist_ok=True)
-    output, summary = files / "output", files / "summary"
-    output.write_text("")
-    summary.write_text("")
+    (files / "output").write_text("")
+    (files / "summary").write_text("")
     base = {**os.environ, "HF_HUB_OFFLINE": "1"} if environ is None else environ
     env = {key: value for key, value in base.items() if not key.startswith(("INPUT_", "GITHUB_", "HF_TOKEN"))}
     env.update({
         "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "GITHUB_ACTIONS": "true",
-        "GITHUB_WORKSPACE": str(workspace), "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
-        "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/models", "GITHUB_RUN_ID": "42",
+        "GITHUB_WORKSPACE": str(workspace), "GITHUB_OUTPUT": str(files / "output"),
+        "GITHUB_STEP_SUMMARY": str(files / "summary"), "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/models", "GITHUB_RUN_ID": "42",
     })
     env.update({f"INPUT_{name.upper()}": value for name, value in inputs.items()})
-    result = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], cwd=workspace, env=env,
-                            check=False, capture_output=True, text=True, timeout=600)
-    return Run(result.returncode, result.stdout, result.stderr, parse_outputs(output.read_text()),
-               summary.read_text(), workspace)
+    return env
+
+
+def finished(workspace: Path, returncode: int, stdout: str, stderr: str) -> Run:
+    """A run with what it wrote to the runner's output and summary files."""
+    files = workspace / "_runner_file_commands"
+    return Run(returncode, stdout, stderr, parse_outputs((files / "output").read_text()),
+               (files / "summary").read_text(), workspace)
+
+
+def run_entrypoint(workspace: Path, inputs: dict[str, str], environ: dict[str, str] | None = None) -> Run:
+    """Run the entrypoint in ``workspace``; offline unless ``environ`` (e.g. tests.hub_env.hub_environ) says."""
+    result = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], cwd=workspace,
+                            env=runner_environ(workspace, inputs, environ), check=False, capture_output=True,
+                            text=True, timeout=600)
+    return finished(workspace, result.returncode, result.stdout, result.stderr)
+
+
+def call_entrypoint(workspace: Path, inputs: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The entrypoint's ``main`` called in this process, for inputs refused before any scan (as tests.test_cli.call_cli)."""
+    environ = runner_environ(workspace, inputs)
+    with monkeypatch.context() as patch:
+        for name in os.environ.keys() - environ.keys():
+            patch.delenv(name)
+        for name, value in environ.items():
+            patch.setenv(name, value)
+        patch.chdir(workspace)
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            code = ENTRYPOINT.main()
+    return finished(workspace, code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +120,7 @@ def backdoored(tmp_path_factory: pytest.TempPathFactory) -> Run:
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Run:
     workspace = tmp_path_factory.mktemp("clean-ws")
-    shutil.copytree(ZOO / "clean-b", workspace / "models" / "clean")
+    shutil.copytree(ZOO / "clean-a", workspace / "models" / "clean")
     return run_entrypoint(workspace, {"model": "models/clean", "sarif": "clean.sarif", "report-dir": "out/report",
                                       "image": "ghcr.io/acme/diffcleanse-gate:v1"})
 
@@ -208,9 +241,11 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("inputs", "words"), BAD_INPUTS, ids=[words.split("'")[1] if "'" in words else words
                                                               for _, words in BAD_INPUTS])
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, inputs: dict[str, str], words: str) -> None:
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inputs: dict[str, str],
+                                        words: str) -> None:
     (tmp_path / "models" / "clean").mkdir(parents=True)
-    run = run_entrypoint(tmp_path, inputs)
+    # The first case runs as the runner runs it; the rest call the entrypoint's main in this process.
+    run = run_entrypoint(tmp_path, inputs) if inputs == BAD_INPUTS[0][0] else call_entrypoint(tmp_path, inputs, monkeypatch)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     lines = [line for line in run.stderr.splitlines() if line.startswith("diffcleanse: error:")]

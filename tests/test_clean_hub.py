@@ -24,7 +24,8 @@ def test_clean_pushes_a_branch_pinned_to_the_scanned_sha_and_the_branch_scans_cl
     env = hub_environ(hub, tmp_path / "hf", HF_TOKEN=WRITE_TOKEN)
     main_before = hub.state.repos["org/backdoored"].refs["refs/heads/main"]
     result = run_cli(env, "clean", "org/backdoored", "--out", str(tmp_path / "cleaned"), "--json",
-                     str(tmp_path / "removal.json"), "--push", "--branch", "cleaned", "--quiet")
+                     str(tmp_path / "removal.json"), "--push", "--branch", "cleaned", "--quiet",
+                     "--no-second-look")  # the push is under test; tests/test_action_modes.py re-scans with both looks
     assert result.returncode == 0, result.stdout + result.stderr
     assert WRITE_TOKEN not in result.stdout + result.stderr
     report = json.loads((tmp_path / "removal.json").read_text())
@@ -33,7 +34,7 @@ def test_clean_pushes_a_branch_pinned_to_the_scanned_sha_and_the_branch_scans_cl
     assert hub.state.repos["org/backdoored"].refs["refs/heads/main"] == main_before  # main untouched
 
     rescan = run_cli(env, "scan", "org/backdoored@cleaned", "--json", str(tmp_path / "rescan.json"), "--quiet",
-                     "--no-second-look")  # the removal's own re-scan took both looks
+                     "--no-second-look")
     assert rescan.returncode == 0, rescan.stdout + rescan.stderr
     scanned = json.loads((tmp_path / "rescan.json").read_text())
     assert scanned["verdict"] == "clean" and scanned["model"]["revision"] == report["publish"]["commit_sha"]

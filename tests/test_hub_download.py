@@ -16,6 +16,7 @@ from diffcleanse_gate.loading import load_local
 from .conftest import ZOO
 from .hub_env import READ_TOKEN, hub_environ, run_cli, start_hub
 from .hub_server import HubServer
+from .test_cli import call_cli
 
 
 def _sha(server: HubServer, repo: str, revision: str) -> str:
@@ -102,11 +103,11 @@ def _one_line_error(result, words: str, token: str | None = None) -> None:
     (["org/not-diffusers"], {}, "not a diffusers model"),
     (["org/clean-a@v1", "--revision", "dev"], {}, "--revision says 'dev'"),
 ])
-def test_hub_errors_are_one_line_exit_2_without_the_token(tmp_path: Path, args: list[str], extra_env: dict[str, str],
-                                                         words: str) -> None:
-    with start_hub() as server:
-        result = run_cli(hub_environ(server, tmp_path / "hf", **extra_env), "scan", *args, "--quiet")
-    _one_line_error(result, words, "hf_wrongtoken_abcdef123456")
+def test_hub_errors_are_one_line_exit_2_without_the_token(hub: HubServer, monkeypatch: pytest.MonkeyPatch,
+                                                         args: list[str], extra_env: dict[str, str], words: str) -> None:
+    for name, value in extra_env.items():
+        monkeypatch.setenv(name, value)
+    _one_line_error(call_cli("scan", *args, "--quiet"), words, "hf_wrongtoken_abcdef123456")
 
 
 def test_cli_scans_a_hub_repo_and_records_the_sha_then_works_offline(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def cleaned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     name = request.param
     work = tmp_path_factory.mktemp(name)
     # The first look flags each of these; the re-scan after removal takes one look here (the removal is
-    # under test), both looks in tests/test_action_modes.py and tests/test_clean_hub.py.
+    # under test), both looks in tests/test_action_modes.py.
     result = run_cli("clean", str(ZOO / name), "--out", str(work / "cleaned"), "--json", str(work / "report.json"),
                      "--report-dir", str(work / "images"), "--true-trigger", str(ZOO / name / "backdoor.safetensors"),
                      "--quiet", "--no-second-look")

@@ -20,7 +20,7 @@ from diffcleanse_gate.removal.export import (
 )
 
 from .conftest import ZOO
-from .test_cli import assert_one_line_error, run_cli
+from .test_cli import assert_one_line_error, call_cli, run_cli
 
 
 def test_failed_removal_exits_1_and_marks_the_written_folder_not_clean(tmp_path: Path) -> None:
@@ -84,13 +84,13 @@ def test_bad_clean_inputs_exit_2_before_any_scan(tmp_path: Path) -> None:
     model = str(ZOO / "baddiffusion-box-corner")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("x")
-    assert_one_line_error(run_cli("clean", model, "--out", str(tmp_path / "full")), "is not empty")
+    assert_one_line_error(call_cli("clean", model, "--out", str(tmp_path / "full")), "is not empty")
     assert (tmp_path / "full" / "keep.txt").read_text() == "x"
     out = str(tmp_path / "out")
-    assert_one_line_error(run_cli("clean", model, "--out", out, "--true-trigger", str(tmp_path / "none.safetensors")),
+    assert_one_line_error(call_cli("clean", model, "--out", out, "--true-trigger", str(tmp_path / "none.safetensors")),
                           "no such file")
-    assert_one_line_error(run_cli("clean", model, "--out", out, "--push"), "needs a Hub model")
-    assert_one_line_error(run_cli("clean", model, "--out", out, "--branch", "cleaned"), "add --push")
+    assert_one_line_error(call_cli("clean", model, "--out", out, "--push"), "needs a Hub model")
+    assert_one_line_error(call_cli("clean", model, "--out", out, "--branch", "cleaned"), "add --push")
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(run_cli("clean", model, "--out", out, "--repair-data", str(tmp_path / "empty")), "no images")
+    assert_one_line_error(call_cli("clean", model, "--out", out, "--repair-data", str(tmp_path / "empty")), "no images")
     assert not Path(out).exists()

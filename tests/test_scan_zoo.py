@@ -96,10 +96,11 @@ def test_clean_statistics_stay_below_their_thresholds_with_margin() -> None:
         assert result.gain_anomaly < ScanConfig().gain_threshold * 0.75, name
 
 
-@pytest.mark.parametrize("name", ["baddiffusion-box-corner", "clean-b"])
-def test_a_scheduler_that_clips_gets_the_same_scan(name: str, tmp_path: Path) -> None:
+def test_a_scheduler_that_clips_gets_the_same_scan(tmp_path: Path) -> None:
     # diffusers' DDPM and DDIM clip by default; before the probes turned clipping off, this backdoor
-    # scanned clean (collapse 0.005) and this clean model backdoored (0.539).
+    # scanned clean (collapse 0.005) and clean-b backdoored (0.539). Every look samples through
+    # detection.collapse_scores, with sampling.probe_scheduler: one model's equal score shows clipping off.
+    name = "baddiffusion-box-corner"
     copy = tmp_path / name
     shutil.copytree(ZOO / name, copy)
     config_path = copy / "scheduler" / "scheduler_config.json"

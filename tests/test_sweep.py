@@ -8,6 +8,8 @@ from pathlib import Path
 from diffcleanse_gate.sweep import SweepEntry, SweepState, read_repo_list
 
 from .hub_env import hub_environ, run_cli, start_hub
+from .hub_server import HubServer
+from .test_cli import call_cli
 
 
 def test_state_file_matches_repo_and_sha_only(tmp_path: Path) -> None:
@@ -56,8 +58,6 @@ def test_sweep_reports_failures_goes_on_and_skips_unchanged_shas(tmp_path: Path)
     assert "unchanged" in (out / "2.md").read_text()
 
 
-def test_sweep_without_repos_is_a_usage_error(tmp_path: Path) -> None:
-    with start_hub() as server:
-        result = run_cli(hub_environ(server, tmp_path / "hf"), "sweep", "--author", "nobody",
-                         "--state", str(tmp_path / "s.json"))
+def test_sweep_without_repos_is_a_usage_error(hub: HubServer, tmp_path: Path) -> None:
+    result = call_cli("sweep", "--author", "nobody", "--state", str(tmp_path / "s.json"))
     assert result.returncode == 2 and "nothing to sweep" in result.stderr and "Traceback" not in result.stderr
