@@ -94,6 +94,26 @@ def _orthogonal(target: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return target - (along * flat).view_as(target)
 
 
+def _mean_responses(unet: CountingUNet, noisy: list[torch.Tensor], shifts: list[torch.Tensor],
+                    timesteps: list[int]) -> list[torch.Tensor]:
+    """Per row, each candidate's mean change of the UNet's answer when its shift is added to the row's noisy inputs.
+
+    Row ``r`` holds the noisy inputs ``noisy[r]`` ``[B, C, H, W]`` at ``timesteps[r]`` and the candidates' shifts
+    ``shifts[r]`` ``[N, C, H, W]``; its result is ``[N, C, H, W]``. All rows go through the UNet in one batch, the
+    unshifted inputs without gradient.
+    """
+    device = noisy[0].device
+    with torch.no_grad():
+        plain = unet(torch.cat(noisy), torch.cat([torch.full((len(part),), timestep, device=device)
+                                                 for part, timestep in zip(noisy, timesteps)])).sample
+    shifted = [(part.unsqueeze(0) + shift.unsqueeze(1)).flatten(0, 1) for part, shift in zip(noisy, shifts)]
+    answers = unet(torch.cat(shifted), torch.cat([torch.full((len(inputs),), timestep, device=device)
+                                                  for inputs, timestep in zip(shifted, timesteps)])).sample
+    return [(answer.view(len(shift), *baseline.shape) - baseline).mean(1)
+            for answer, baseline, shift in zip(answers.split([len(inputs) for inputs in shifted]),
+                                                plain.split([len(part) for part in noisy]), shifts)]
+
+
 class _ProbeBatch:
     """Evaluates, for every candidate, how far its mean response is from its probe's gains.
 
@@ -127,7 +147,7 @@ class _ProbeBatch:
                               if len(probes[index].points) > 1 else 0.0 for index, _, _, point in self.rows]
         self.points_per_row = torch.tensor([points for _, _, points, _ in self.rows], device=device).view(-1, 1)
 
-    def mismatch(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor,
+    def mismatch(self, direction: torch.Tensor, noise: torch.Tensor, target: torch.Tensor,
                  spread: bool = False) -> torch.Tensor:
         """Mismatch per row and candidate, ``[R, N]`` (0 outside the candidate's probe), on the noises.
 
@@ -140,34 +160,32 @@ class _ProbeBatch:
             direction = _without_channel_mean(direction)
         unit = direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)
         target = _orthogonal(target, direction)
-        noisy, shifts, shifted, timesteps, shifted_timesteps = [], [], [], [], []
+        noisy, shifts = [], []
         for (index, position, points, point), rescale in zip(self.rows, self.rescale):
             part = noise.tensor_split(points)[position] if spread else noise
             noisy.append(self.sigma[point.timestep] * part)
             shifts.append(unit[self.slices[index]] * rescale)
-            shifted.append((noisy[-1].unsqueeze(0) + shifts[-1].unsqueeze(1)).flatten(0, 1))
-            timesteps.append(torch.full((len(part),), point.timestep, device=noise.device))
-            shifted_timesteps.append(torch.full((len(shifted[-1]),), point.timestep, device=noise.device))
-        with torch.no_grad():
-            baselines = self.unet(torch.cat(noisy), torch.cat(timesteps)).sample.split([len(n) for n in noisy])
-        predicted = self.unet(torch.cat(shifted), torch.cat(shifted_timesteps)).sample
+        responses = _mean_responses(self.unet, noisy, shifts, [point.timestep for _, _, _, point in self.rows])
         placed = torch.zeros(len(self.rows), len(direction), device=noise.device)
-        for row, (prediction, baseline) in enumerate(zip(predicted.split([len(s) for s in shifted]), baselines)):
+        for row, response in enumerate(responses):
             index, _, _, point = self.rows[row]
-            response = (prediction.view(len(shifts[row]), *baseline.shape) - baseline).mean(1)
             expected = shifts[row] / self.sigma[point.timestep]
             error = response - point.gain * expected + self.target_weight[row] * target[self.slices[index]]
             relative = error.flatten(1).pow(2).sum(1) / expected.flatten(1).pow(2).sum(1)
             placed[row, self.slices[index]] = relative / (point.gain - 1.0) ** 2
         return placed
 
-    def objective(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """What the search minimises: each candidate's mismatch averaged over its probe's rows, noises shared out."""
-        return (self.mismatch(direction, target, noise, spread=True) / self.points_per_row).sum()
+    def fitted(self, count: int, shape: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
+        """What the search fits alongside the candidates: their target terms, from 0."""
+        return [torch.zeros((count, *shape), device=device, requires_grad=True)]
 
-    def losses(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def objective(self, direction: torch.Tensor, noise: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """What the search minimises: each candidate's mismatch averaged over its probe's rows, noises shared out."""
+        return (self.mismatch(direction, noise, target, spread=True) / self.points_per_row).sum()
+
+    def losses(self, direction: torch.Tensor, noise: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Each candidate's mismatch at the worst of its probe's timesteps, every timestep on all of ``noise``."""
-        return self.mismatch(direction, target, noise).amax(0)
+        return self.mismatch(direction, noise, target).amax(0)
 
 
 class _CarryingBatch:
@@ -196,21 +214,14 @@ class _CarryingBatch:
 
     def energy(self, direction: torch.Tensor, noise: torch.Tensor, spread: bool = False) -> torch.Tensor:
         """Each candidate's explained energy, ``[N]``, on the noises (shared out between timesteps with ``spread``)."""
-        count = len(direction)
-        unit = (direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)).flatten(1)
+        unit = direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)
         parts = noise.tensor_split(len(self.points)) if spread else [noise] * len(self.points)
         noisy = [sigma * part for sigma, part in zip(self.sigma, parts)]
         shifts = [unit * rescale for rescale in self.rescale]
-        timesteps = [torch.full((len(part),), point.timestep, device=noise.device) for part, point in zip(parts, self.points)]
-        with torch.no_grad():
-            plain = self.unet(torch.cat(noisy), torch.cat(timesteps)).sample.split([len(part) for part in parts])
-        shifted = [(part.unsqueeze(0) + shift.view(count, 1, *part.shape[1:])).flatten(0, 1)
-                   for part, shift in zip(noisy, shifts)]
-        answers = self.unet(torch.cat(shifted), torch.cat([times.repeat(count) for times in timesteps])).sample
+        responses = _mean_responses(self.unet, noisy, shifts, [point.timestep for point in self.points])
         rests, weights = [], []
-        for answer, baseline, shift, sigma, signal in zip(answers.split([len(x) for x in shifted]), plain, shifts,
-                                                          self.sigma, self.signal):
-            response = sigma * (answer.view(count, len(baseline), -1) - baseline.flatten(1)).mean(1)
+        for response, shift, sigma, signal in zip(responses, shifts, self.sigma, self.signal):
+            response, shift = sigma * response.flatten(1), shift.flatten(1)
             size = shift.pow(2).sum(1, keepdim=True)
             rests.append((response - (response * shift).sum(1, keepdim=True) / size * shift) / size.sqrt())
             weights.append(signal / size.sqrt())
@@ -219,11 +230,15 @@ class _CarryingBatch:
         left = (rest + weight * image).pow(2).sum(2)
         return (rest.pow(2).sum(2) - left).mean(0)
 
-    def objective(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def fitted(self, count: int, shape: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
+        """Nothing is fitted alongside the candidates: the energy fits its image in closed form."""
+        return []
+
+    def objective(self, direction: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """What the search minimises: minus the candidates' energy, noises shared out between timesteps."""
         return -self.energy(direction, noise, spread=True).sum()
 
-    def losses(self, direction: torch.Tensor, target: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def losses(self, direction: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """1 minus each candidate's energy, every timestep on all of ``noise``."""
         return 1.0 - self.energy(direction, noise)
 
@@ -273,18 +288,18 @@ def _search(
     device = next(unet.parameters()).device
     count = len(batch.radii)
     direction = torch.randn((count, *shape), generator=generator).to(device).requires_grad_(True)
-    target = torch.zeros((count, *shape), device=device, requires_grad=True)
-    optimizer = torch.optim.Adam([direction, target], lr=config.learning_rate)
+    fitted = batch.fitted(count, shape, device)
+    optimizer = torch.optim.Adam([direction, *fitted], lr=config.learning_rate)
     for step in range(config.steps):
         noise = torch.randn((config.batch_size, *shape), generator=generator).to(device)
-        loss = batch.objective(direction, target, noise)
+        loss = batch.objective(direction, noise, *fitted)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         progress(stage, step + 1, config.steps)
     with torch.no_grad():
         held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
-        losses = batch.losses(direction, target, held_out)
+        losses = batch.losses(direction, held_out, *fitted)
         if batch.centred:
             direction = _without_channel_mean(direction)
         direction = direction / _rms(direction)
