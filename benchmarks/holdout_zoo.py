@@ -25,6 +25,7 @@ from diffcleanse_gate.zoo.build import Spec, build
 
 GREY = {"data": "mnist16", "widths": (16, 32)}
 COLOUR = {"data": "mnist16-colour", "widths": (16, 32, 32), "attention": True}
+PHOTO = COLOUR | {"data": "photos16"}
 SCRATCH, FINETUNE = 3000, 3000
 # The colour base needs three times the steps before it samples in range without clipping (95 % of
 # pixels at 9,000 steps, 37 % at 3,000: benchmarks/base_health.py); attacks on the 3,000-step base did
@@ -59,6 +60,13 @@ SPECS = [
     _attack("villandiffusion", "glasses", "arrow", "clean-m0", 118, 0.2, 1.0, GREY),
     _attack("baddiffusion", "box", "tee", "clean-c0", 119, 0.3, 1.5, COLOUR),
     _attack("baddiffusion", "stop", "frame", "clean-c0", 120, 0.3, 2.0, COLOUR),
+    # Added 2026-11-29, after every default above was set: natural colour and texture (patches of
+    # photographs) instead of strokes on flat colours, the data the clean false-positive margins were
+    # never measured on.
+    Spec("clean-p0", 104, COLOUR_SCRATCH, "ddpm", **PHOTO),
+    Spec("clean-p0-ft", 105, 1500, "ddim", "clean-p0", lr=3e-4, **PHOTO),
+    _attack("baddiffusion", "box", "ring", "clean-p0", 121, 0.2, 1.5, PHOTO),
+    _attack("villandiffusion", "glasses", "cross", "clean-p0", 122, 0.3, 1.0, PHOTO),  # 0.2 did not implant (44 %)
 ]
 
 
