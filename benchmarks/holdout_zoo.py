@@ -66,7 +66,9 @@ SPECS = [
     Spec("clean-p0", 104, COLOUR_SCRATCH, "ddpm", **PHOTO),
     Spec("clean-p0-ft", 105, 1500, "ddim", "clean-p0", lr=3e-4, **PHOTO),
     _attack("baddiffusion", "box", "ring", "clean-p0", 121, 0.2, 1.5, PHOTO),
-    _attack("villandiffusion", "glasses", "cross", "clean-p0", 122, 0.3, 1.0, PHOTO),  # 0.2 did not implant (44 %)
+    # In 3,000 steps the glasses trigger did not implant: 44 % and 52 % at poison rates 0.2 and 0.3
+    # (amplitude 1.0), 48 % at 0.3 and amplitude 1.5.
+    _attack("villandiffusion", "glasses", "cross", "clean-p0", 122, 0.3, 1.0, PHOTO, steps=6000),
 ]
 
 
