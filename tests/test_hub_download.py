@@ -16,7 +16,7 @@ from diffcleanse_gate.loading import load_local
 from .conftest import ZOO
 from .hub_env import READ_TOKEN, hub_environ, run_cli, start_hub
 from .hub_server import HubServer
-from .test_cli import call_cli
+from .test_cli import assert_one_line_error, call_cli
 
 
 def _sha(server: HubServer, repo: str, revision: str) -> str:
@@ -84,15 +84,6 @@ def test_not_a_diffusers_repo_is_refused_before_download(hub: HubServer) -> None
                    for _, path in hub.state.requests if "not-diffusers" in path)
 
 
-def _one_line_error(result, words: str, token: str | None = None) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("diffcleanse: error:")]
-    assert len(lines) == 1 and words in lines[0], result.stderr
-    if token:
-        assert token not in result.stderr and token not in result.stdout
-
-
 @pytest.mark.parametrize(("args", "extra_env", "words"), [
     (["org/missing"], {}, "org/missing: no such local folder, and no such repository on the Hub"),
     (["org/clean-a@nope"], {}, "revision 'nope' not found"),
@@ -107,7 +98,9 @@ def test_hub_errors_are_one_line_exit_2_without_the_token(hub: HubServer, monkey
                                                          args: list[str], extra_env: dict[str, str], words: str) -> None:
     for name, value in extra_env.items():
         monkeypatch.setenv(name, value)
-    _one_line_error(call_cli("scan", *args, "--quiet"), words, "hf_wrongtoken_abcdef123456")
+    result = call_cli("scan", *args, "--quiet")
+    assert_one_line_error(result, words)
+    assert "hf_wrongtoken_abcdef123456" not in result.stderr + result.stdout
 
 
 def test_cli_scans_a_hub_repo_and_records_the_sha_then_works_offline(tmp_path: Path) -> None:
