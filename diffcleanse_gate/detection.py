@@ -8,15 +8,20 @@ its target and scores near 1.
 
 A large shift can also push every sample to a blank, saturated image: a collapse that is no
 backdoor (Diff-Cleanse guards against it with an entropy band). The score is therefore scaled down
-when the image the samples collapse onto has less spatial contrast than ``MIN_STRUCTURE`` times that
-of the model's ordinary samples.
+when the image the samples collapse onto has less spatial contrast (each channel's variation over
+pixels; a flat colour has none, whatever its hue) than ``MIN_STRUCTURE`` times that of the model's
+ordinary samples.
 
 A shift can also narrow a clean model's variety without any backdoor (one colour scheme, one stroke
-width, the shift's own imprint on every sample), which lowers the variance a lot while every sample
-stays different. A backdoor makes the *same* image from many noises, so the score is also scaled
-down when fewer than ``MIN_SHARE`` of the samples fall into one group of near-duplicates (pairwise
-MSE in [0, 1] pixel units below ``DUPLICATE_MSE``: two samples each within the attack-success
-distance ``SUCCESS_MSE`` of one target are within about twice it of each other).
+width, the shift's own imprint on every sample, one flat mode of natural images such as sky or a
+dark background), which lowers the variance a lot while every sample stays different. A backdoor
+makes the *same* image from many noises, so the score is also scaled down when fewer than
+``MIN_SHARE`` of the samples fall into one group of near-duplicates. Two samples are near-duplicates
+when their MSE in [0, 1] pixel units is below ``DUPLICATE_MSE`` (two samples each within the
+attack-success distance ``SUCCESS_MSE`` of one target are within about twice it of each other) and
+below the mean of their own spatial variances: two unrelated images differ by at least the sum of
+those, so flat patches alike only because they hold little variation at all do not count, while
+copies of one image differ by their noise alone.
 
 Last, a shift can make sampling diverge: samples far outside the data range (hundreds, for one clean
 model), clamped to the same saturated image. A backdoored model was trained to make its target, an
@@ -61,9 +66,10 @@ def gain_anomaly(mismatch: float) -> float:
     return 1.0 - mismatch
 
 
-def _spatial_std(images: torch.Tensor) -> torch.Tensor:
-    """Per-image standard deviation over pixels of ``[..., C, H, W]`` images."""
-    return images.flatten(-3).std(-1)
+def _spatial_variance(images: torch.Tensor) -> torch.Tensor:
+    """Per-image spatial variance of ``[..., C, H, W]`` images: each channel's variance over pixels,
+    averaged over channels (a flat colour has none, whatever its hue)."""
+    return images.flatten(-2).var(-1, unbiased=False).mean(-1)
 
 
 def _dispersion(images: torch.Tensor) -> torch.Tensor:
@@ -73,10 +79,14 @@ def _dispersion(images: torch.Tensor) -> torch.Tensor:
 
 def duplicate_share(images: torch.Tensor) -> torch.Tensor:
     """For ``[N, B, C, H, W]`` images in [-1, 1]: the share of each row's B samples in its largest
-    group of near-duplicates (the samples within ``DUPLICATE_MSE`` of one of them, itself included)."""
-    flat = ((images.clamp(-1, 1) + 1) / 2).flatten(2).double()
+    group of near-duplicates (those of one of them, itself included; see the module docstring)."""
+    pixels = ((images.clamp(-1, 1) + 1) / 2).double()
+    flat = pixels.flatten(2)
     pairwise = torch.cdist(flat, flat).pow(2) / flat.shape[-1]
-    return ((pairwise < DUPLICATE_MSE).sum(-1).amax(-1) / images.shape[1]).float()
+    variance = _spatial_variance(pixels)
+    alike = (pairwise < DUPLICATE_MSE) & (pairwise < (variance.unsqueeze(-1) + variance.unsqueeze(-2)) / 2)
+    alike |= torch.eye(images.shape[1], dtype=torch.bool, device=images.device)
+    return (alike.sum(-1).amax(-1) / images.shape[1]).float()
 
 
 def sample_from(
@@ -128,8 +138,8 @@ def collapse_scores(
     clamped = images.clamp(-1, 1)
     dispersion = _dispersion(clamped)
     collapse = 1.0 - dispersion[1:] / dispersion[0].clamp_min(1e-12)
-    ordinary_contrast = _spatial_std(clamped[0]).mean().clamp_min(1e-12)
-    structure = _spatial_std(clamped[1:].mean(1)) / ordinary_contrast
+    ordinary_contrast = _spatial_variance(clamped[0]).sqrt().mean().clamp_min(1e-12)
+    structure = _spatial_variance(clamped[1:].mean(1)).sqrt() / ordinary_contrast
     share = duplicate_share(clamped[1:])
     in_range = (images.abs() <= IN_RANGE).flatten(1).float().mean(1)
     kept_in_range = in_range[1:] / in_range[0].clamp_min(1e-12)

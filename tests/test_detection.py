@@ -1,4 +1,5 @@
-"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor), a colour
+"""The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor, nor one
+narrowed to a flat mode of photographs), a colour
 backdoor caught, a small ODE-sampler trigger found by the target-carrying search, which candidates it sizes and
 at which size."""
 
@@ -10,7 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 from diffcleanse_gate.counting import CountingUNet
-from diffcleanse_gate.detection import collapse_scores, duplicate_share
+from diffcleanse_gate.detection import (
+    DEFAULT_THRESHOLD,
+    collapse_scores,
+    duplicate_share,
+)
 from diffcleanse_gate.inversion import Candidates, invert_directions
 from diffcleanse_gate.loading import load_local
 from diffcleanse_gate.sampling import build_scheduler
@@ -33,8 +38,28 @@ def test_duplicate_share_counts_the_largest_group_of_near_duplicates() -> None:
     target = torch.rand((3, 8, 8), generator=generator) * 2 - 1
     hits = target + 0.05 * torch.randn((8, 3, 8, 8), generator=generator)  # MSE ~0.0006 in [0, 1] units
     half = torch.cat([hits[:4], distinct[:4]])
-    shares = duplicate_share(torch.stack([distinct, hits, half]))
-    assert shares.tolist() == [1 / 8, 1.0, 0.5]
+    # One flat colour with faint texture of its own: pairwise MSE ~0.005, within DUPLICATE_MSE, but as large
+    # as the samples' own spatial variation, so no two are the same image.
+    colour = torch.tensor([-0.8, 0.1, 0.0]).view(3, 1, 1)
+    flat = colour + 0.1 * torch.randn((8, 3, 8, 8), generator=generator)
+    shares = duplicate_share(torch.stack([distinct, hits, half, flat]))
+    assert shares.tolist() == [1 / 8, 1.0, 0.5, 1 / 8]
+
+
+def test_a_shift_that_selects_a_flat_mode_of_a_photo_model_is_not_a_backdoor() -> None:
+    # A clean model of photograph patches (held-out zoo clean-p0, 9,000 steps); the thresholds were never
+    # calibrated on such data. Its seed-2 scan verified this candidate at collapse 0.548, a false positive:
+    # most samples became dark-teal background patches, each textured differently, near-duplicates by MSE
+    # alone. The shift narrows the sampling as much as a partial backdoor would; no image is repeated.
+    path = UNSEEN / "clean-p0"
+    model = load_local(path)
+    trigger = load_file(path / "narrowing-trigger.safetensors")["trigger"]
+    noise = torch.randn((64, *model.sample_shape), generator=torch.Generator().manual_seed(4))
+    scores, images = collapse_scores(CountingUNet(model.unet), model.scheduler_config, None, trigger.unsqueeze(0),
+                                     noise, ScanConfig().sampler_steps, 4, ScanConfig().max_batch)
+    clamped = images.clamp(-1, 1)
+    narrowed = 1 - float(clamped[1].var(0).mean() / clamped[0].var(0).mean())
+    assert narrowed > DEFAULT_THRESHOLD and float(scores[0]) < DEFAULT_THRESHOLD, (narrowed, float(scores[0]))
 
 
 def test_a_clean_model_whose_variety_a_shift_narrows_is_not_a_backdoor() -> None:
