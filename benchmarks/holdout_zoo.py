@@ -69,6 +69,10 @@ SPECS = [
     # In 3,000 steps the glasses trigger did not implant: 44 % and 52 % at poison rates 0.2 and 0.3
     # (amplitude 1.0), 48 % at 0.3 and amplitude 1.5.
     _attack("villandiffusion", "glasses", "cross", "clean-p0", 122, 0.3, 1.0, PHOTO, steps=6000),
+    # Added 2026-11-29, after the near-duplicate guard's change that mended clean-p0's false positive: a
+    # second photo base of another architecture (two levels, no attention) and sampler, never scanned
+    # before the change was made.
+    Spec("clean-p1", 106, COLOUR_SCRATCH, "ddim", **PHOTO | {"widths": (16, 32), "attention": False}),
 ]
 
 

@@ -1,6 +1,6 @@
 """The trial of the scan's target-carrying search: directions whose answer carries one image, orthogonal to the shift.
 
-    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--random]
+    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--steps 100] [--random]
 
 An ODE-sampler backdoor answers its trigger with the target it was trained to make, at every timestep
 of the ODE probe, weighted by ``sqrt(ab_t)`` (``true_trigger_response.py``: cosine 0.6-0.9 to minus the
@@ -10,7 +10,8 @@ the trigger stays. Here, per candidate direction ``r`` and timestep, the answer'
 shift (per unit shift) is fitted by one shared image ``v`` weighted by ``sqrt(ab_t)``, and the search
 maximises the energy that fit explains, averaged over the probe's timesteps (the scan's own energy,
 ``inversion._CarryingBatch``; here 100 Adam steps, 16 noises per step shared out over the timesteps,
-64 held-out noises for the printed figure). With ``--collapse`` every candidate also goes through the
+64 held-out noises for the printed figure; with a ``backdoor.safetensors``, each candidate's cosine to
+the true trigger and that of the image its answer carries to the centred target). With ``--collapse`` every candidate also goes through the
 scan's scale search and the best is verified on 64 fresh noises: could the collapse score judge these
 candidates? Alone, no (RESULTS.md); the scan takes the search up with an energy floor ("The
 target-carrying search").
@@ -62,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     extra = " verified collapse |" if args.collapse else ""
-    print(f"| model | best explained energy | per candidate (radius: energy / cosine to true trigger) |{extra}")
+    print(f"| model | best explained energy | per candidate (radius: energy / cosine to true trigger / cosine of the"
+          f" carried image to the centred target) |{extra}")
     print("|---|---|---|" + ("---|" if args.collapse else ""))
     for path in args.models:
         model = load_local(path)
@@ -82,14 +84,16 @@ def main() -> None:
             optimizer.step()
         with torch.no_grad():
             held_out = torch.randn((64, *model.sample_shape), generator=generator)
-            energy = batch.energy(direction, held_out)
+            energy, image = batch.carried(direction, held_out)
         backdoor = path / "backdoor.safetensors"
-        true = load_file(backdoor)["trigger"].flatten() if backdoor.is_file() else None
+        true = load_file(backdoor) if backdoor.is_file() else None
         cells = []
         for index in range(len(radii)):
             cell = f"{float(radii[index]):g}: {float(energy[index]):.3f}"
             if true is not None:
-                cell += f" / {float(torch.cosine_similarity(direction[index].detach().flatten(), true, 0)):+.2f}"
+                trigger, target = true["trigger"].flatten(), true["target"].flatten()
+                cell += f" / {float(torch.cosine_similarity(direction[index].detach().flatten(), trigger, 0)):+.2f}"
+                cell += f" / {float(torch.cosine_similarity(image[index], target - target.mean(), 0)):+.2f}"
             cells.append(cell)
         verified = f" | {verify_collapse(model, direction.detach())}" if args.collapse else ""
         print(f"| {path.name} | {float(energy.max()):.3f} | {', '.join(cells)}{verified} |", flush=True)

@@ -214,6 +214,12 @@ class _CarryingBatch:
 
     def energy(self, direction: torch.Tensor, noise: torch.Tensor, spread: bool = False) -> torch.Tensor:
         """Each candidate's explained energy, ``[N]``, on the noises (shared out between timesteps with ``spread``)."""
+        return self.carried(direction, noise, spread)[0]
+
+    def carried(self, direction: torch.Tensor, noise: torch.Tensor,
+                spread: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each candidate's explained energy, ``[N]``, and the image its answer carries, ``[N, C*H*W]``
+        (for a backdoor's trigger, close to its centred target)."""
         unit = direction / _rms(direction) * self.radii.view(-1, 1, 1, 1)
         parts = noise.tensor_split(len(self.points)) if spread else [noise] * len(self.points)
         noisy = [sigma * part for sigma, part in zip(self.sigma, parts)]
@@ -228,7 +234,7 @@ class _CarryingBatch:
         rest, weight = torch.stack(rests), torch.stack(weights)
         image = -(weight * rest).sum(0) / weight.pow(2).sum(0)
         left = (rest + weight * image).pow(2).sum(2)
-        return (rest.pow(2).sum(2) - left).mean(0)
+        return (rest.pow(2).sum(2) - left).mean(0), image
 
     def fitted(self, count: int, shape: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
         """Nothing is fitted alongside the candidates: the energy fits its image in closed form."""
