@@ -1,6 +1,6 @@
 """The trial of the scan's target-carrying search: directions whose answer carries one image, orthogonal to the shift.
 
-    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--steps 100] [--random]
+    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--steps 100] [--seed 0] [--random]
 
 An ODE-sampler backdoor answers its trigger with the target it was trained to make, at every timestep
 of the ODE probe, weighted by ``sqrt(ab_t)`` (``true_trigger_response.py``: cosine 0.6-0.9 to minus the
@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--radii", type=float, nargs="+", default=[0.2, 0.35, 0.5])
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random starts and noises")
     parser.add_argument("--random", action="store_true", help="score the random starts, no search (a clean reference)")
     parser.add_argument("--collapse", action="store_true", help="size every candidate for collapse and verify the best")
     args = parser.parse_args()
@@ -72,7 +73,7 @@ def main() -> None:
         scheduler = build_scheduler(model.scheduler_config)
         config = InversionConfig(carrying_radii=tuple(args.radii), carrying_restarts=args.restarts)
         batch = _CarryingBatch(CountingUNet(model.unet), scheduler.alphas_cumprod, carrying_probe(scheduler.betas), config)
-        generator = torch.Generator().manual_seed(0)
+        generator = torch.Generator().manual_seed(args.seed)
         radii = batch.radii
         direction = torch.randn((len(radii), *model.sample_shape), generator=generator).requires_grad_(True)
         optimizer = torch.optim.Adam([direction], lr=0.05)
