@@ -11,9 +11,9 @@ shift (per unit shift) is fitted by one shared image ``v`` weighted by ``sqrt(ab
 maximises the energy that fit explains, averaged over the probe's timesteps (the scan's own energy,
 ``inversion._CarryingBatch``; here 100 Adam steps, 16 noises per step shared out over the timesteps,
 64 held-out noises for the printed figure; with a ``backdoor.safetensors``, each candidate's cosine to
-the true trigger and that of the image its answer carries to the centred target). With ``--collapse`` every candidate also goes through the
-scan's scale search and the best is verified on 64 fresh noises: could the collapse score judge these
-candidates? Alone, no (RESULTS.md); the scan takes the search up with an energy floor ("The
+the true trigger and that of the image its answer carries to the centred target). With
+``--collapse`` every candidate also goes through the scan's scale search and the best is verified on
+64 fresh noises: could the collapse score judge these candidates? Alone, no (RESULTS.md); the scan takes the search up with an energy floor ("The
 target-carrying search").
 """
 

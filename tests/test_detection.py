@@ -1,7 +1,6 @@
 """The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor, nor one
-narrowed to a flat mode of photographs), a colour
-backdoor caught, a small ODE-sampler trigger found by the target-carrying search, which candidates it sizes and
-at which size."""
+narrowed to a flat mode of photographs), a colour backdoor caught, a small ODE-sampler trigger found by the
+target-carrying search, which candidates it sizes and at which size."""
 
 from __future__ import annotations
 
@@ -52,11 +51,11 @@ def test_a_shift_that_selects_a_flat_mode_of_a_photo_model_is_not_a_backdoor() -
     # most samples became dark-teal background patches, each textured differently, near-duplicates by MSE
     # alone. The shift narrows the sampling as much as a partial backdoor would; no image is repeated.
     path = UNSEEN / "clean-p0"
-    model = load_local(path)
+    model, config = load_local(path), ScanConfig()
     trigger = load_file(path / "narrowing-trigger.safetensors")["trigger"]
     noise = torch.randn((64, *model.sample_shape), generator=torch.Generator().manual_seed(4))
     scores, images = collapse_scores(CountingUNet(model.unet), model.scheduler_config, None, trigger.unsqueeze(0),
-                                     noise, ScanConfig().sampler_steps, 4, ScanConfig().max_batch)
+                                     noise, config.sampler_steps, 4, config.max_batch)
     clamped = images.clamp(-1, 1)
     narrowed = 1 - float(clamped[1].var(0).mean() / clamped[0].var(0).mean())
     assert narrowed > DEFAULT_THRESHOLD and float(scores[0]) < DEFAULT_THRESHOLD, (narrowed, float(scores[0]))
