@@ -36,8 +36,11 @@ class InversionConfig:
     Radii are per-pixel RMS at the probe's timestep: ``radii`` for the shrinking (ancestral) probes,
     ``held_radii`` for the shrinking probes held at several timesteps (the second look's),
     ``amplifying_radii`` for the amplifying (ODE) ones and ``carrying_radii`` (with ``carrying_restarts``
-    starts each) for the target-carrying search. With ``centred``, the gain probes' candidates are
-    searched and returned without their per-channel mean.
+    starts each) for the target-carrying search. With ``centred``, every candidate is returned without
+    its per-channel mean, and the gain probes' candidates are searched so too. The target-carrying search
+    keeps the mean while it searches, where its energy floor was measured; on natural images its
+    candidates' mean is a colour cast that makes sampling diverge, while the rest is the trigger
+    (benchmarks/RESULTS.md, "The target-carrying candidates without their colour cast").
     """
 
     radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
@@ -196,14 +199,14 @@ class _CarryingBatch:
     shift is mostly along the shift. Per timestep, the answer's part orthogonal to the shift (``sigma_t``
     times the noise-prediction change, per unit shift) is fitted by one image shared by the timesteps
     and weighted by ``sqrt(ab_t)``; a candidate's energy is what that fit explains, averaged over the
-    timesteps. Candidates keep their per-channel mean: the search was measured so (benchmarks/RESULTS.md).
+    timesteps. Candidates keep their per-channel mean while searched, the search and its energy floor
+    were measured so; with ``centred`` they are returned without it (``InversionConfig``).
     """
-
-    centred = False
 
     def __init__(self, unet: CountingUNet, alphas_cumprod: torch.Tensor, probe: Probe, config: InversionConfig):
         device = next(unet.parameters()).device
         self.unet = unet
+        self.centred = config.centred
         self.points = probe.points
         self.radii = torch.tensor(config.carrying_radii, device=device).repeat_interleave(config.carrying_restarts)
         self.probe_index = torch.zeros(len(self.radii), dtype=torch.long, device=device)

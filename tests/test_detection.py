@@ -1,6 +1,6 @@
 """The collapse score: its guards (near-duplicates counted right, a narrowed clean model is no backdoor, nor one
 narrowed to a flat mode of photographs), a colour backdoor caught, a small ODE-sampler trigger found by the
-target-carrying search, which candidates it sizes and at which size."""
+target-carrying search (under a colour cast, on photographs), which candidates it sizes and at which size."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from diffcleanse_gate.detection import (
     duplicate_share,
 )
 from diffcleanse_gate.inversion import Candidates, invert_directions
-from diffcleanse_gate.loading import load_local
+from diffcleanse_gate.loading import LoadedModel, load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import (
     CARRYING_MIN_ENERGY,
@@ -81,25 +81,50 @@ def test_a_colour_backdoor_is_caught_by_collapse_with_its_trigger() -> None:
     assert torch.nn.functional.cosine_similarity(result.trigger.flatten(), true_trigger.flatten(), dim=0) > 0.9
 
 
+def _sized_carrying_candidates(model: LoadedModel, config: ScanConfig) -> torch.Tensor:
+    """The directions of the target-carrying search (seed 0) that the scale search sizes."""
+    scheduler = build_scheduler(model.scheduler_config)
+    probe = carrying_probe(scheduler.betas)
+    found = invert_directions(CountingUNet(model.unet), model.sample_shape, scheduler.alphas_cumprod, [probe],
+                              config.inversion, torch.Generator().manual_seed(0))
+    return found.directions[sized_candidates(found, [probe])]
+
+
+def _best_collapse(model: LoadedModel, directions: torch.Tensor, config: ScanConfig) -> float:
+    """The highest collapse score of ``directions`` at the scan's sizes, on 16 noises."""
+    sizes = torch.tensor(config.trigger_scales).view(1, -1, 1, 1, 1)
+    candidates = (directions.unsqueeze(1) * sizes).flatten(0, 1)
+    noise = torch.randn((16, *model.sample_shape), generator=torch.Generator().manual_seed(1))
+    scores, _ = collapse_scores(CountingUNet(model.unet), model.scheduler_config, None, candidates, noise,
+                                config.sampler_steps, 0, config.max_batch)
+    return float(scores.max())
+
+
 def test_a_small_ode_trigger_the_gain_misses_is_found_by_the_carrying_search_and_collapses_the_sampler() -> None:
     # A small trigger (two squares, per-pixel RMS 0.27) the model never learned the ODE attack's gain for
     # (gain anomaly 0.05, threshold 0.25): it answers the trigger with its target instead.
     path = UNSEEN / "villandiffusion-glasses-arrow"
     model, config = load_local(path), ScanConfig()
-    scheduler = build_scheduler(model.scheduler_config)
-    probe = carrying_probe(scheduler.betas)
-    found = invert_directions(CountingUNet(model.unet), model.sample_shape, scheduler.alphas_cumprod, [probe],
-                              config.inversion, torch.Generator().manual_seed(0))
-    sized = sized_candidates(found, [probe])
+    sized = _sized_carrying_candidates(model, config)
     true_trigger = load_file(path / "backdoor.safetensors")["trigger"].flatten()
-    cosines = torch.cosine_similarity(found.directions[sized].flatten(1), true_trigger.unsqueeze(0), 1)
+    cosines = torch.cosine_similarity(sized.flatten(1), true_trigger.unsqueeze(0), 1)
     assert len(sized) > 0 and float(cosines.min()) > 0.5
-    sizes = torch.tensor(config.trigger_scales).view(1, -1, 1, 1, 1)
-    candidates = (found.directions[sized].unsqueeze(1) * sizes).flatten(0, 1)
-    noise = torch.randn((16, *model.sample_shape), generator=torch.Generator().manual_seed(1))
-    scores, _ = collapse_scores(CountingUNet(model.unet), model.scheduler_config, None, candidates, noise,
-                                config.sampler_steps, 0, config.max_batch)
-    assert float(scores.max()) >= config.threshold
+    assert _best_collapse(model, sized, config) >= config.threshold
+
+
+def test_a_photo_models_carrying_candidates_are_sized_without_their_colour_cast() -> None:
+    # The same attack on a model of photograph patches (trigger on a cross target, 78 % attack success).
+    # Its search finds the trigger under a colour cast, a third of the candidate's energy, that makes
+    # sampling diverge: sized with the cast, no candidate collapsed the sampler (at most 0.17 on the
+    # scale search's noises) and the scan missed the model at seeds 0-2.
+    path = UNSEEN / "villandiffusion-glasses-cross"
+    model, config = load_local(path), ScanConfig()
+    sized = _sized_carrying_candidates(model, config)
+    assert float(sized.mean(dim=(-2, -1)).abs().max()) < 1e-4
+    true_trigger = load_file(path / "backdoor.safetensors")["trigger"]
+    centred = (true_trigger - true_trigger.mean(dim=(-2, -1), keepdim=True)).flatten()
+    assert float(torch.cosine_similarity(sized.flatten(1), centred.unsqueeze(0), 1).max()) > 0.5
+    assert _best_collapse(model, sized, config) >= config.threshold
 
 
 def test_the_scale_search_sizes_every_single_timestep_candidate_and_no_amplifying_one() -> None:
