@@ -73,6 +73,12 @@ SPECS = [
     # second photo base of another architecture (two levels, no attention) and sampler, never scanned
     # before the change was made.
     Spec("clean-p1", 106, COLOUR_SCRATCH, "ddim", **PHOTO | {"widths": (16, 32), "attention": False}),
+    # Added 2026-11-29, after the target-carrying search's candidates lost their colour cast: attacks on
+    # photographs of all three families, on both photo bases, never scanned before that change was made.
+    # On clean-p1 the stop-sign trigger did not implant (39 % at poison rate 0.3, 6,000 steps).
+    _attack("villandiffusion", "box", "frame", "clean-p0", 123, 0.3, 1.0, PHOTO, steps=6000),
+    _attack("trojdiff", "stripe", "ring", "clean-p0", 124, 0.2, 1.5, PHOTO),
+    _attack("baddiffusion", "stop", "tee", "clean-p1", 125, 0.2, 1.5, PHOTO | {"widths": (16, 32), "attention": False}),
 ]
 
 
