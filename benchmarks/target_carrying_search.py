@@ -13,8 +13,10 @@ maximises the energy that fit explains, averaged over the probe's timesteps (the
 64 held-out noises for the printed figure; with a ``backdoor.safetensors``, each candidate's cosine to
 the true trigger and that of the image its answer carries to the centred target). With
 ``--collapse`` every candidate also goes through the scan's scale search and the best is verified on
-64 fresh noises: could the collapse score judge these candidates? Alone, no (RESULTS.md); the scan takes the search up with an energy floor ("The
-target-carrying search").
+64 fresh noises, as searched and without its per-channel mean: could the collapse score judge these
+candidates? Alone, no (RESULTS.md); the scan takes the search up with an energy floor ("The
+target-carrying search") and sizes its candidates without their mean ("The target-carrying candidates
+without their colour cast").
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def main() -> None:
     parser.add_argument("--collapse", action="store_true", help="size every candidate for collapse and verify the best")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    extra = " verified collapse |" if args.collapse else ""
+    extra = " verified collapse, as searched; without the mean |" if args.collapse else ""
     print(f"| model | best explained energy | per candidate (radius: energy / cosine to true trigger / cosine of the"
           f" carried image to the centred target) |{extra}")
     print("|---|---|---|" + ("---|" if args.collapse else ""))
@@ -96,7 +98,10 @@ def main() -> None:
                 cell += f" / {float(torch.cosine_similarity(direction[index].detach().flatten(), trigger, 0)):+.2f}"
                 cell += f" / {float(torch.cosine_similarity(image[index], target - target.mean(), 0)):+.2f}"
             cells.append(cell)
-        verified = f" | {verify_collapse(model, direction.detach())}" if args.collapse else ""
+        found = direction.detach()
+        without_mean = found - found.mean(dim=(-2, -1), keepdim=True)
+        verified = (f" | {verify_collapse(model, found)}; without the mean {verify_collapse(model, without_mean)}"
+                    if args.collapse else "")
         print(f"| {path.name} | {float(energy.max()):.3f} | {', '.join(cells)}{verified} |", flush=True)
 
 
