@@ -1,6 +1,6 @@
 """Train the held-out zoo: models the detector and its thresholds were never developed or calibrated on.
 
-    python benchmarks/holdout_zoo.py --out runs/holdout             # about 65 min on 2 CPU cores, the photo models ~35 min more (clean-p1 another 992 s)
+    python benchmarks/holdout_zoo.py --out runs/holdout             # about 65 min on 2 CPU cores, the photo models ~35 min more (clean-p1 another 992 s, the last four attacks 710-1,509 s each)
     python benchmarks/compare_detectors.py --zoo runs/holdout --methods ours --out runs/holdout-scan
 
 Everything differs from the fixture zoo (tests/fixtures/zoo) the defaults were tuned and calibrated

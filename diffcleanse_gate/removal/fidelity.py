@@ -53,6 +53,27 @@ def _denoising_loss(unet: torch.nn.Module, held_out: CleanObjective, seed: int, 
 
 
 @torch.no_grad()
+def paired_samples_drift(
+    first: torch.nn.Module,
+    second: torch.nn.Module,
+    scheduler_config: Mapping[str, Any],
+    shape: tuple[int, int, int],
+    seed: int,
+    samples: int = 64,
+    sample_steps: int = 50,
+) -> float:
+    """Mean per-pixel squared difference, in [0, 1] units, between two models' deterministic DDIM samples
+    from the same ``samples`` noises (drawn from ``seed``)."""
+    device = next(second.parameters()).device
+    noise = torch.randn((samples, *shape), generator=torch.Generator().manual_seed(seed)).to(device)
+    pictures = [
+        run_sampler(model, build_scheduler(scheduler_config, "ddim"), noise, sample_steps).clamp(-1, 1)
+        for model in (first, second)
+    ]
+    return ((pictures[0] - pictures[1]) / 2).pow(2).mean().item()
+
+
+@torch.no_grad()
 def measure_fidelity(
     original: torch.nn.Module,
     cleaned: torch.nn.Module,
@@ -68,11 +89,5 @@ def measure_fidelity(
     """Compare the two models on the held-out images and on paired samples."""
     before = _denoising_loss(original, held_out, seed, batches, batch)
     after = _denoising_loss(cleaned, held_out, seed, batches, batch)
-    device = next(cleaned.parameters()).device
-    noise = torch.randn((samples, *shape), generator=torch.Generator().manual_seed(seed)).to(device)
-    pictures = [
-        run_sampler(model, build_scheduler(scheduler_config, "ddim"), noise, sample_steps).clamp(-1, 1)
-        for model in (original, cleaned)
-    ]
-    drift = ((pictures[0] - pictures[1]) / 2).pow(2).mean().item()
+    drift = paired_samples_drift(original, cleaned, scheduler_config, shape, seed, samples, sample_steps)
     return Fidelity(before, after, after / max(before, 1e-12), drift)
