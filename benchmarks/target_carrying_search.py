@@ -1,6 +1,6 @@
 """The trial of the scan's target-carrying search: directions whose answer carries one image, orthogonal to the shift.
 
-    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--steps 100] [--seed 0] [--random]
+    python benchmarks/target_carrying_search.py MODEL_DIR [MODEL_DIR ...] [--radii 0.2 0.35 0.5] [--restarts 2] [--steps 100] [--seed 0] [--random] [--centred]
 
 An ODE-sampler backdoor answers its trigger with the target it was trained to make, at every timestep
 of the ODE probe, weighted by ``sqrt(ab_t)`` (``true_trigger_response.py``: cosine 0.6-0.9 to minus the
@@ -36,6 +36,11 @@ from diffcleanse_gate.scan import ScanConfig
 from diffcleanse_gate.threat import carrying_probe
 
 
+def searched(direction: torch.Tensor, centred: bool) -> torch.Tensor:
+    """The direction as the search sees it: without its per-channel mean with ``centred``."""
+    return direction - direction.mean(dim=(-2, -1), keepdim=True) if centred else direction
+
+
 def verify_collapse(model: LoadedModel, direction: torch.Tensor) -> str:
     """The scan's scale search over the candidates (unit RMS at x_T, 8 sizes), the best verified on fresh noises."""
     config = ScanConfig()
@@ -63,6 +68,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random starts and noises")
     parser.add_argument("--random", action="store_true", help="score the random starts, no search (a clean reference)")
     parser.add_argument("--collapse", action="store_true", help="size every candidate for collapse and verify the best")
+    parser.add_argument("--centred", action="store_true", help="search without the per-channel mean (the scan keeps it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     extra = " verified collapse, as searched; without the mean |" if args.collapse else ""
@@ -81,13 +87,14 @@ def main() -> None:
         optimizer = torch.optim.Adam([direction], lr=0.05)
         for _ in range(0 if args.random else args.steps):
             noise = torch.randn((16, *model.sample_shape), generator=generator)
-            loss = -batch.energy(direction, noise, spread=True).sum()
+            loss = -batch.energy(searched(direction, args.centred), noise, spread=True).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         with torch.no_grad():
             held_out = torch.randn((64, *model.sample_shape), generator=generator)
-            energy, image = batch.carried(direction, held_out)
+            found = searched(direction.detach(), args.centred)
+            energy, image = batch.carried(found, held_out)
         backdoor = path / "backdoor.safetensors"
         true = load_file(backdoor) if backdoor.is_file() else None
         cells = []
@@ -95,12 +102,10 @@ def main() -> None:
             cell = f"{float(radii[index]):g}: {float(energy[index]):.3f}"
             if true is not None:
                 trigger, target = true["trigger"].flatten(), true["target"].flatten()
-                cell += f" / {float(torch.cosine_similarity(direction[index].detach().flatten(), trigger, 0)):+.2f}"
+                cell += f" / {float(torch.cosine_similarity(found[index].flatten(), trigger, 0)):+.2f}"
                 cell += f" / {float(torch.cosine_similarity(image[index], target - target.mean(), 0)):+.2f}"
             cells.append(cell)
-        found = direction.detach()
-        without_mean = found - found.mean(dim=(-2, -1), keepdim=True)
-        verified = (f" | {verify_collapse(model, found)}; without the mean {verify_collapse(model, without_mean)}"
+        verified = (f" | {verify_collapse(model, found)}; without the mean {verify_collapse(model, searched(found, True))}"
                     if args.collapse else "")
         print(f"| {path.name} | {float(energy.max()):.3f} | {', '.join(cells)}{verified} |", flush=True)
 
