@@ -29,7 +29,11 @@ from safetensors.torch import load_file
 
 from diffcleanse_gate.counting import CountingUNet
 from diffcleanse_gate.detection import collapse_scores
-from diffcleanse_gate.inversion import InversionConfig, _CarryingBatch
+from diffcleanse_gate.inversion import (
+    InversionConfig,
+    _CarryingBatch,
+    _without_channel_mean,
+)
 from diffcleanse_gate.loading import LoadedModel, load_local
 from diffcleanse_gate.sampling import build_scheduler
 from diffcleanse_gate.scan import ScanConfig
@@ -38,11 +42,11 @@ from diffcleanse_gate.threat import carrying_probe
 
 def searched(direction: torch.Tensor, centred: bool) -> torch.Tensor:
     """The direction as the search sees it: without its per-channel mean with ``centred``."""
-    return direction - direction.mean(dim=(-2, -1), keepdim=True) if centred else direction
+    return _without_channel_mean(direction) if centred else direction
 
 
 def verify_collapse(model: LoadedModel, direction: torch.Tensor) -> str:
-    """The scan's scale search over the candidates (unit RMS at x_T, 8 sizes), the best verified on fresh noises."""
+    """The scan's scale search over the candidates (unit RMS at x_T, the scan's sizes), the best verified on fresh noises."""
     config = ScanConfig()
     unet = CountingUNet(model.unet)
     unit = direction / direction.flatten(1).pow(2).mean(1).sqrt().view(-1, 1, 1, 1)
