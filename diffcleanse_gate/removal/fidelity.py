@@ -53,24 +53,15 @@ def _denoising_loss(unet: torch.nn.Module, held_out: CleanObjective, seed: int, 
 
 
 @torch.no_grad()
-def paired_samples_drift(
-    first: torch.nn.Module,
-    second: torch.nn.Module,
-    scheduler_config: Mapping[str, Any],
-    shape: tuple[int, int, int],
-    seed: int,
-    samples: int = 64,
-    sample_steps: int = 50,
-) -> float:
-    """Mean per-pixel squared difference, in [0, 1] units, between two models' deterministic DDIM samples
-    from the same ``samples`` noises (drawn from ``seed``)."""
-    device = next(second.parameters()).device
-    noise = torch.randn((samples, *shape), generator=torch.Generator().manual_seed(seed)).to(device)
-    pictures = [
-        run_sampler(model, build_scheduler(scheduler_config, "ddim"), noise, sample_steps).clamp(-1, 1)
-        for model in (first, second)
-    ]
-    return ((pictures[0] - pictures[1]) / 2).pow(2).mean().item()
+def ddim_pictures(unet: torch.nn.Module, scheduler_config: Mapping[str, Any], noise: torch.Tensor,
+                  steps: int = 50) -> torch.Tensor:
+    """A model's deterministic DDIM samples from ``noise``, clamped to [-1, 1]."""
+    return run_sampler(unet, build_scheduler(scheduler_config, "ddim"), noise, steps).clamp(-1, 1)
+
+
+def picture_drift(first: torch.Tensor, second: torch.Tensor) -> float:
+    """Mean per-pixel squared difference, in [0, 1] units, between two batches of [-1, 1] pictures."""
+    return ((first - second) / 2).pow(2).mean().item()
 
 
 @torch.no_grad()
@@ -89,5 +80,7 @@ def measure_fidelity(
     """Compare the two models on the held-out images and on paired samples."""
     before = _denoising_loss(original, held_out, seed, batches, batch)
     after = _denoising_loss(cleaned, held_out, seed, batches, batch)
-    drift = paired_samples_drift(original, cleaned, scheduler_config, shape, seed, samples, sample_steps)
+    device = next(cleaned.parameters()).device
+    noise = torch.randn((samples, *shape), generator=torch.Generator().manual_seed(seed)).to(device)
+    drift = picture_drift(*(ddim_pictures(model, scheduler_config, noise, sample_steps) for model in (original, cleaned)))
     return Fidelity(before, after, after / max(before, 1e-12), drift)
