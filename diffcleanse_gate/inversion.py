@@ -36,11 +36,12 @@ class InversionConfig:
     Radii are per-pixel RMS at the probe's timestep: ``radii`` for the shrinking (ancestral) probes,
     ``held_radii`` for the shrinking probes held at several timesteps (the second look's),
     ``amplifying_radii`` for the amplifying (ODE) ones and ``carrying_radii`` (with ``carrying_restarts``
-    starts each) for the target-carrying search. With ``centred``, every candidate is returned without
-    its per-channel mean, and the gain probes' candidates are searched so too. The target-carrying search
-    keeps the mean while it searches, where its energy floor was measured; on natural images its
-    candidates' mean is a colour cast that makes sampling diverge, while the rest is the trigger
-    (benchmarks/RESULTS.md, "The target-carrying candidates without their colour cast").
+    starts each, ``carrying_steps`` Adam steps of ``carrying_learning_rate``) for the target-carrying
+    search. With ``centred``, every candidate is returned without its per-channel mean, and the gain
+    probes' candidates are searched so too. The target-carrying search keeps the mean while it searches,
+    where its energy floor was measured; on natural images its candidates' mean is a colour cast that
+    makes sampling diverge, while the rest is the trigger (benchmarks/RESULTS.md, "The target-carrying
+    candidates without their colour cast").
     """
 
     radii: tuple[float, ...] = (0.35, 0.5, 0.7, 1.0)
@@ -48,10 +49,13 @@ class InversionConfig:
     # held probes' candidates fit it closely there whatever the model (benchmarks/RESULTS.md, "The second look").
     held_radii: tuple[float, ...] = (0.35, 0.5, 0.7)
     amplifying_radii: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0)
-    # The target-carrying search finds a trigger in about a third of its starts, or none of six
-    # (benchmarks/RESULTS.md, "The target-carrying search"), hence more starts than the gain probes'.
-    carrying_radii: tuple[float, ...] = (0.2, 0.35, 0.5)
-    carrying_restarts: int = 4
+    # A start of the target-carrying search finds a trigger only after a slow climb, at one radius on one
+    # model and another on the next, so it has more starts than the gain probes', a larger step and more
+    # steps (benchmarks/RESULTS.md, "The target-carrying search", "How the target-carrying search climbs").
+    carrying_radii: tuple[float, ...] = (0.25, 0.35, 0.5)
+    carrying_restarts: int = 6
+    carrying_steps: int = 150
+    carrying_learning_rate: float = 0.1
     restarts: int = 3
     steps: int = 120
     batch_size: int = 16
@@ -134,6 +138,7 @@ class _ProbeBatch:
         device = next(unet.parameters()).device
         self.unet = unet
         self.centred = config.centred
+        self.steps, self.learning_rate = config.steps, config.learning_rate
         radii = [config.radii_for(probe) for probe in probes]
         counts = [len(probe_radii) * config.restarts for probe_radii in radii]
         starts = [sum(counts[:index]) for index in range(len(probes))]
@@ -207,6 +212,7 @@ class _CarryingBatch:
         device = next(unet.parameters()).device
         self.unet = unet
         self.centred = config.centred
+        self.steps, self.learning_rate = config.carrying_steps, config.carrying_learning_rate
         self.points = probe.points
         self.radii = torch.tensor(config.carrying_radii, device=device).repeat_interleave(config.carrying_restarts)
         self.probe_index = torch.zeros(len(self.radii), dtype=torch.long, device=device)
@@ -293,19 +299,20 @@ def _search(
     progress: ProgressCallback,
     stage: str,
 ) -> Candidates:
-    """Adam on ``batch``'s objective from random starts, fresh noise every step; losses on held-out noises."""
+    """Adam on ``batch``'s objective from random starts (its steps and step size), fresh noise every step; losses on
+    held-out noises."""
     device = next(unet.parameters()).device
     count = len(batch.radii)
     direction = torch.randn((count, *shape), generator=generator).to(device).requires_grad_(True)
     fitted = batch.fitted(count, shape, device)
-    optimizer = torch.optim.Adam([direction, *fitted], lr=config.learning_rate)
-    for step in range(config.steps):
+    optimizer = torch.optim.Adam([direction, *fitted], lr=batch.learning_rate)
+    for step in range(batch.steps):
         noise = torch.randn((config.batch_size, *shape), generator=generator).to(device)
         loss = batch.objective(direction, noise, *fitted)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        progress(stage, step + 1, config.steps)
+        progress(stage, step + 1, batch.steps)
     with torch.no_grad():
         held_out = torch.randn((config.eval_noises, *shape), generator=generator).to(device)
         losses = batch.losses(direction, held_out, *fitted)

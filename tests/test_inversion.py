@@ -172,3 +172,17 @@ def test_each_kind_of_probe_is_searched_at_its_own_radii() -> None:
     for index, probe in enumerate(points):
         assert found.radii[found.probe_index == index].tolist() == pytest.approx(expected[probe.name])
     assert torch.isfinite(found.losses).all()
+
+
+def test_the_carrying_search_runs_its_own_steps_at_its_own_step_size() -> None:
+    # Its starts find a trigger only after a slow climb, so it takes more and larger steps than the gain
+    # search (benchmarks/RESULTS.md, "How the target-carrying search climbs").
+    unet = CountingUNet(LinearDenoiser(torch.ones(SHAPE), ode_gain))
+    config = InversionConfig(radii=(0.5,), carrying_radii=(0.25,), carrying_restarts=1, restarts=1, steps=2,
+                             carrying_steps=3, eval_noises=4)
+    stages: dict[str, int] = {}
+    invert_directions(unet, SHAPE, ALPHAS_CUMPROD, probes(BETAS) + [carrying_probe(BETAS)], config,
+                      torch.Generator().manual_seed(0), lambda stage, done, total: stages.update({stage: total}))
+    assert stages == {"inversion": 2, "target-carrying search": 3}
+    default = InversionConfig()
+    assert default.carrying_steps > default.steps and default.carrying_learning_rate > default.learning_rate
