@@ -63,9 +63,10 @@ def test_a_shift_that_selects_a_flat_mode_of_a_photo_model_is_not_a_backdoor() -
 
 def test_a_clean_model_whose_variety_a_shift_narrows_is_not_a_backdoor() -> None:
     # A clean 3x16x16 model the thresholds were never calibrated on. Without the near-duplicate guard
-    # its strongest shift scored 0.48 (every sample carrying the shift's imprint, no two alike): a
-    # false positive.
-    result = scan(load_local(UNSEEN / "clean-colour16"), ScanConfig())
+    # the first look's strongest shift scored 0.48 (every sample carrying the shift's imprint, no two
+    # alike): a false positive. The guard is under test, so the first look alone (the second look's
+    # verdicts on this model: benchmarks/RESULTS.md, "How the target-carrying search climbs").
+    result = scan(load_local(UNSEEN / "clean-colour16"), ScanConfig(second_look=False))
     assert result.verdict == "clean", (result.score, result.gain_anomaly)
 
 
