@@ -35,5 +35,6 @@ def main() -> None:
         drift = picture_drift(own, ddim_pictures(load_local(other).unet, model.scheduler_config, noise))
         print(f"| {args.model.name} / {other.name} | {drift:.4f} |", flush=True)
 
+
 if __name__ == "__main__":
     main()
